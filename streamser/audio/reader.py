@@ -1,0 +1,229 @@
+"""Open an audio input (path, pipe, stdin or raw PCM) and read it in blocks.
+
+WAV and raw PCM go through streamser's own forward-only decoder, so a pipe works
+as well as a file and errors carry byte offsets. Other containers that libsndfile
+reads (FLAC, OGG/Vorbis, AIFF, ...) are supported from paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from streamser.audio.bytestream import ByteCursor
+from streamser.audio.formats import AudioFormat, Encoding, decode_samples
+from streamser.audio.wav import looks_like_riff, read_wav_header
+from streamser.errors import AudioFormatError, SourceError
+
+log = logging.getLogger(__name__)
+
+STDIN = "-"
+DEFAULT_BLOCK_FRAMES = 4096
+
+AudioInput = str | os.PathLike | BinaryIO
+
+
+class AudioReader:
+    """An open input, decoded block by block into float32 `[frames, channels]` in [-1, 1].
+
+    Use as a context manager; `blocks()` is a lazy iterator and can be consumed once.
+    """
+
+    name: str
+    format: AudioFormat
+
+    def blocks(self, frames: int = DEFAULT_BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def read_all(self) -> np.ndarray:
+        """The whole input as one `[frames, channels]` array."""
+        parts = list(self.blocks())
+        if not parts:
+            return np.zeros((0, self.format.channels), dtype=np.float32)
+        return np.concatenate(parts)
+
+
+class PcmStreamReader(AudioReader):
+    """Interleaved PCM from a forward-only stream: WAV data chunks and raw input."""
+
+    def __init__(
+        self,
+        cursor: ByteCursor,
+        fmt: AudioFormat,
+        data_bytes: int | None,
+        owned: BinaryIO | None = None,
+    ) -> None:
+        self.name = cursor.name
+        self.format = fmt
+        self._cursor = cursor
+        self._remaining = data_bytes
+        self._declared = data_bytes
+        self._owned = owned
+
+    def blocks(self, frames: int = DEFAULT_BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        frame_bytes = self.format.bytes_per_frame
+        start = self._cursor.offset
+        while self._remaining is None or self._remaining > 0:
+            want = frames * frame_bytes
+            if self._remaining is not None:
+                want = min(want, self._remaining)
+            data = self._cursor.read(want)
+            if self._remaining is not None:
+                self._remaining -= len(data)
+            whole = len(data) - len(data) % frame_bytes
+            if whole:
+                yield decode_samples(data[:whole], self.format)
+            if len(data) < want:  # end of stream
+                if whole != len(data):
+                    raise self._cursor.error(
+                        self._cursor.offset - (len(data) - whole),
+                        f"stream ends inside a frame: {len(data) - whole} trailing bytes, "
+                        f"frames are {frame_bytes} bytes ({self.format.describe()})",
+                    )
+                if self._remaining:
+                    log.warning(
+                        "%s: data chunk declares %d bytes but the stream ended after %d",
+                        self.name,
+                        self._declared,
+                        self._cursor.offset - start,
+                    )
+                return
+            if whole != len(data):
+                # Only possible when the declared data length is not whole frames.
+                raise self._cursor.error(
+                    self._cursor.offset - (len(data) - whole),
+                    f"data chunk length {self._declared} is not a whole number of "
+                    f"{frame_bytes}-byte frames",
+                )
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+
+
+class SoundFileReader(AudioReader):
+    """Any container libsndfile reads, from a seekable path."""
+
+    def __init__(self, path: Path) -> None:
+        import soundfile
+
+        self.name = str(path)
+        try:
+            self._file = soundfile.SoundFile(path)
+        except soundfile.LibsndfileError as error:
+            raise AudioFormatError(
+                f"{path}: byte 0: not a WAV, FLAC, OGG or other format libsndfile reads "
+                f"({error.error_string})"
+            ) from None
+        try:
+            self.format = AudioFormat(
+                sample_rate_hz=self._file.samplerate,
+                channels=self._file.channels,
+                encoding=_sndfile_encoding(self._file.subtype),
+            )
+        except ValueError as error:
+            self._file.close()
+            raise AudioFormatError(f"{path}: byte 0: {error}") from None
+
+    def blocks(self, frames: int = DEFAULT_BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        import soundfile
+
+        try:
+            for block in self._file.blocks(blocksize=frames, dtype="float32", always_2d=True):
+                yield np.clip(np.nan_to_num(block), -1.0, 1.0)
+        except soundfile.LibsndfileError as error:
+            raise AudioFormatError(f"{self.name}: {error.error_string}") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _sndfile_encoding(subtype: str) -> Encoding:
+    """The closest Encoding for a libsndfile subtype; only used to describe the input."""
+    return {
+        "PCM_U8": Encoding.PCM_U8,
+        "PCM_S8": Encoding.PCM_S8,
+        "PCM_24": Encoding.PCM_S24,
+        "PCM_32": Encoding.PCM_S32,
+        "FLOAT": Encoding.FLOAT32,
+        "DOUBLE": Encoding.FLOAT64,
+        "ULAW": Encoding.MULAW,
+        "ALAW": Encoding.ALAW,
+    }.get(subtype, Encoding.PCM_S16)
+
+
+def open_audio(source: AudioInput, raw_format: AudioFormat | None = None) -> AudioReader:
+    """Opens a path, `"-"` (stdin) or a binary stream.
+
+    Args:
+        source: A path, `"-"` for standard input, or an open binary stream (pipe,
+            socket file, BytesIO).
+        raw_format: Set for headerless PCM; then the bytes are taken as this format.
+
+    Raises:
+        SourceError: The input cannot be opened.
+        AudioFormatError: The input is not audio streamser can decode.
+    """
+    if isinstance(source, (str, os.PathLike)) and os.fspath(source) == STDIN:
+        return _open_stream(sys.stdin.buffer, "<stdin>", raw_format, owned=None)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - owned by the reader
+        except FileNotFoundError:
+            raise SourceError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise SourceError(f"{path}: is a directory, expected an audio file") from None
+        except OSError as error:
+            raise SourceError(f"{path}: cannot open ({error.strerror})") from None
+        if raw_format is not None:
+            return _open_stream(handle, str(path), raw_format, owned=handle)
+        prefix = handle.read(12)
+        if looks_like_riff(prefix):
+            return _open_wav(ByteCursor(handle, str(path), unread=prefix), owned=handle)
+        handle.close()
+        return SoundFileReader(path)
+    name = str(getattr(source, "name", "<stream>"))
+    return _open_stream(source, name, raw_format, owned=None)
+
+
+def _open_stream(
+    stream: BinaryIO, name: str, raw_format: AudioFormat | None, owned: BinaryIO | None
+) -> AudioReader:
+    if raw_format is not None:
+        return PcmStreamReader(ByteCursor(stream, name), raw_format, data_bytes=None, owned=owned)
+    prefix = ByteCursor(stream, name).read(12)
+    cursor = ByteCursor(stream, name, unread=prefix)
+    if not prefix:
+        raise AudioFormatError(f"{name}: byte 0: empty input, expected a WAV header")
+    if not looks_like_riff(prefix):
+        raise AudioFormatError(
+            f"{name}: byte 0: not a WAV stream (starts with {prefix[:4]!r}); "
+            "for headerless audio declare it as raw PCM (rate, width, channels, encoding)"
+        )
+    return _open_wav(cursor, owned=owned)
+
+
+def _open_wav(cursor: ByteCursor, owned: BinaryIO | None) -> AudioReader:
+    try:
+        header = read_wav_header(cursor)
+    except AudioFormatError:
+        if owned is not None:
+            owned.close()
+        raise
+    return PcmStreamReader(cursor, header.format, header.data_bytes, owned=owned)

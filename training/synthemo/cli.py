@@ -1,0 +1,1 @@
+"""`streamser synth`: placeholder until SynthEmo lands."""
