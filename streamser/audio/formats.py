@@ -90,13 +90,8 @@ class AudioFormat:
     encoding: Encoding
 
     def __post_init__(self) -> None:
-        if not MIN_SAMPLE_RATE_HZ <= self.sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
-            raise ValueError(
-                f"sample rate {self.sample_rate_hz} Hz is outside "
-                f"{MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz"
-            )
-        if not 1 <= self.channels <= MAX_CHANNELS:
-            raise ValueError(f"{self.channels} channels is outside 1..{MAX_CHANNELS}")
+        check_sample_rate(self.sample_rate_hz)
+        check_channels(self.channels)
 
     @property
     def bytes_per_frame(self) -> int:
@@ -105,6 +100,19 @@ class AudioFormat:
 
     def describe(self) -> str:
         return f"{self.sample_rate_hz} Hz, {self.channels} ch, {self.encoding.value}"
+
+
+def check_sample_rate(rate_hz: int) -> None:
+    """Raises ValueError for a rate no real audio has (a corrupt header, a typo)."""
+    if not MIN_SAMPLE_RATE_HZ <= rate_hz <= MAX_SAMPLE_RATE_HZ:
+        raise ValueError(
+            f"sample rate {rate_hz} Hz is outside {MIN_SAMPLE_RATE_HZ}..{MAX_SAMPLE_RATE_HZ} Hz"
+        )
+
+
+def check_channels(channels: int) -> None:
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ValueError(f"{channels} channels is outside 1..{MAX_CHANNELS}")
 
 
 def decode_samples(data: bytes | bytearray | memoryview, fmt: AudioFormat) -> np.ndarray:

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from streamser.audio.bytestream import ByteCursor
-from streamser.audio.formats import AudioFormat, Encoding
+from streamser.audio.formats import AudioFormat, Encoding, check_channels, check_sample_rate
 
 WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_IEEE_FLOAT = 0x0003
@@ -77,7 +77,14 @@ def read_wav_header(cursor: ByteCursor) -> WavHeader:
     rf64_data_bytes: int | None = None
     while True:
         chunk_offset = cursor.offset
-        chunk_id, size = struct.unpack("<4sI", cursor.read_exact(8, "a chunk header"))
+        header = cursor.read(8)
+        if not header:
+            raise cursor.error(chunk_offset, "the stream ends before any data chunk")
+        if len(header) < 8:
+            raise cursor.error(
+                chunk_offset, f"stream ends inside a chunk header ({len(header)} of 8 bytes)"
+            )
+        chunk_id, size = struct.unpack("<4sI", header)
         if chunk_id == b"data":
             if fmt is None:
                 raise cursor.error(chunk_offset, "data chunk before the fmt chunk")
@@ -94,7 +101,7 @@ def read_wav_header(cursor: ByteCursor) -> WavHeader:
             )
         body = cursor.read_exact(size + (size & 1), f"the {_printable(chunk_id)} chunk")[:size]
         if chunk_id == b"fmt ":
-            fmt = _parse_fmt(body, cursor, chunk_offset)
+            fmt = _parse_fmt(body, cursor, chunk_offset + 8)
         elif chunk_id == b"ds64" and is_rf64:
             if size < 16:
                 raise cursor.error(chunk_offset, "ds64 chunk is shorter than 16 bytes")
@@ -102,6 +109,7 @@ def read_wav_header(cursor: ByteCursor) -> WavHeader:
 
 
 def _parse_fmt(body: bytes, cursor: ByteCursor, offset: int) -> AudioFormat:
+    """Reads a fmt chunk body that starts at byte `offset` of the stream."""
     if len(body) < 16:
         raise cursor.error(offset, f"fmt chunk is {len(body)} bytes, expected at least 16")
     tag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body)
@@ -112,30 +120,32 @@ def _parse_fmt(body: bytes, cursor: ByteCursor, offset: int) -> AudioFormat:
         valid_bits = struct.unpack_from("<H", body, 18)[0]
         guid = body[24:40]
         if guid[2:] != _EXTENSIBLE_GUID_TAIL:
-            raise cursor.error(offset + 32, f"unknown extensible sub-format {guid.hex()}")
+            raise cursor.error(offset + 24, f"unknown extensible sub-format {guid.hex()}")
         tag = struct.unpack_from("<H", guid)[0]
         bits = valid_bits or container_bits
     if channels == 0:
-        raise cursor.error(offset + 10, "the header declares zero channels")
+        raise cursor.error(offset + 2, "the header declares zero channels")
+    for field_offset, check, value in ((2, check_channels, channels), (4, check_sample_rate, rate)):
+        try:
+            check(value)
+        except ValueError as error:
+            raise cursor.error(offset + field_offset, str(error)) from None
     encoding = _encoding_for(tag, container_bits)
     if encoding is None:
         accepted = "PCM 8/16/24/32-bit, float 32/64-bit, mu-law, A-law (plain or extensible)"
         raise cursor.error(
-            offset + 8,
+            offset,
             f"unsupported encoding: {_TAG_NAMES.get(tag, f'format tag 0x{tag:04X}')}"
             f" at {container_bits} bits (accepted: {accepted})",
         )
     if bits > container_bits:
         raise cursor.error(
-            offset + 22, f"{bits} valid bits do not fit {container_bits}-bit samples"
+            offset + 18, f"{bits} valid bits do not fit {container_bits}-bit samples"
         )
-    try:
-        fmt = AudioFormat(sample_rate_hz=rate, channels=channels, encoding=encoding)
-    except ValueError as error:
-        raise cursor.error(offset + 8, str(error)) from None
+    fmt = AudioFormat(sample_rate_hz=rate, channels=channels, encoding=encoding)
     if block_align != fmt.bytes_per_frame:
         raise cursor.error(
-            offset + 20,
+            offset + 12,
             f"block align {block_align} does not match {channels} channels of "
             f"{container_bits}-bit samples ({fmt.bytes_per_frame})",
         )

@@ -37,9 +37,17 @@ def plugin_commands() -> list[Command]:
     """Subcommands registered by other packages (the training half) via entry points."""
     commands = []
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        command = entry_point.load()
+        # A broken plugin must not take the runtime's own commands down with it.
+        try:
+            command = entry_point.load()
+        except Exception as error:
+            log.warning("command %r is unavailable: %s", entry_point.name, error)
+            continue
         if not isinstance(command, Command):
-            raise TypeError(f"entry point {entry_point.value} is not a streamser Command")
+            log.warning(
+                "command %r: %s is not a streamser Command", entry_point.name, entry_point.value
+            )
+            continue
         commands.append(command)
     return commands
 

@@ -1,0 +1,7 @@
+"""`python -m streamser` is the `streamser` command."""
+
+import sys
+
+from streamser.cli.main import main
+
+sys.exit(main())
