@@ -167,8 +167,7 @@ def _read_labels(label_file: Path) -> list[tuple[str, str]]:
             )
         if _UTTERANCE.fullmatch(utt_id) is None:
             raise CorpusError(
-                f"{label_file}:{lineno}: turn id {utt_id!r} does not look like "
-                "Ses01F_impro01_F000"
+                f"{label_file}:{lineno}: turn id {utt_id!r} does not look like Ses01F_impro01_F000"
             )
         pairs.append((utt_id, code))
     return pairs
