@@ -1,0 +1,95 @@
+"""Export a trained MSAC-SERNet to one self-describing ONNX file (DESIGN §3.1).
+
+The graph holds the frontend, so the runtime feeds raw waveform; the metadata
+holds labels, limits and the OOD calibration. Export is checked against torch
+before the file is written to its final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from streamser.metadata import METADATA_KEY, ModelMetadata
+from training.model.msac_sernet import ExportWrapper, MSACSERNet
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+INPUT_NAME = "waveform"
+OUTPUT_NAMES = ("logits", "embedding")
+MAX_EXPORT_SECONDS = 600
+PARITY_TOLERANCE = 1e-4
+
+
+def export_onnx(model: MSACSERNet, metadata: ModelMetadata, path: Path) -> Path:
+    """Writes `path` atomically after a parity check; returns it.
+
+    Raises:
+        RuntimeError: onnxruntime and torch disagree by more than PARITY_TOLERANCE.
+    """
+    model = model.eval()
+    wrapper = ExportWrapper(model).eval()
+    rate = metadata.sample_rate
+    # Batch 2 in the example: torch.export specialises dimensions of size 1.
+    example = torch.randn(2, rate) * 0.1
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    samples = torch.export.Dim("samples", min=model.min_samples, max=rate * MAX_EXPORT_SECONDS)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes=({0: batch, 1: samples},),
+            verbose=False,
+        )
+    proto = program.model_proto
+    entry = proto.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = metadata.to_json()
+    proto.producer_name = "streamser"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        onnx.save_model(proto, tmp_name)
+        worst = parity_error(model, Path(tmp_name), rate)
+        if worst > PARITY_TOLERANCE:
+            raise RuntimeError(f"export parity check failed: max |logit difference| {worst:.2e}")
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    log.info("exported %s (parity %.1e)", path, worst)
+    return path
+
+
+def parity_error(model: MSACSERNet, onnx_path: Path, rate: int, seed: int = 0) -> float:
+    """Largest |logit| difference between torch and onnxruntime over several lengths.
+
+    Includes the shortest input the model accepts and a batch of two.
+    """
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    generator = np.random.default_rng(seed)
+    worst = 0.0
+    for batch, length in ((1, model.min_samples), (1, rate // 2), (2, 3 * rate), (1, 8 * rate)):
+        waveform = (0.1 * generator.standard_normal((batch, length))).astype(np.float32)
+        ours = session.run(["logits"], {INPUT_NAME: waveform})[0]
+        with torch.no_grad():
+            reference = model(torch.from_numpy(waveform)).logits.numpy()
+        worst = max(worst, float(np.abs(ours - reference).max()))
+    return worst

@@ -1,0 +1,1 @@
+"""MSAC-SERNet and its parts: the in-graph log-mel frontend, the network, the losses."""

@@ -1,0 +1,115 @@
+"""Building blocks of MSAC-SERNet that are not specific to it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by -coefficient backward (Ganin & Lempitsky 2015).
+
+    A head behind it learns to predict an attribute while the trunk is pushed to
+    make that attribute unpredictable.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, coefficient: float) -> torch.Tensor:
+        ctx.coefficient = coefficient
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.coefficient * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, coefficient: float) -> torch.Tensor:
+    return GradientReversal.apply(x, coefficient)
+
+
+class AdditiveMarginSoftmax(nn.Module):
+    """Cosine classifier with an additive margin on the target class (Wang et al. 2018).
+
+    Training logits are s * (cos(theta_y) - m) for the target and s * cos(theta_j)
+    otherwise; without labels (inference, export) they are s * cos(theta), so the
+    exported model's logits are plain scaled cosines.
+    """
+
+    def __init__(self, embedding_dim: int, classes: int, scale: float, margin: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(classes, embedding_dim))
+        nn.init.xavier_uniform_(self.weight)
+        self.scale = scale
+        self.margin = margin
+
+    def cosine(self, embedding: torch.Tensor) -> torch.Tensor:
+        """`embedding` must already be L2-normalised."""
+        return embedding @ F.normalize(self.weight, dim=1).T
+
+    def forward(self, embedding: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        cosine = self.cosine(embedding)
+        if labels is None or self.margin == 0:
+            return self.scale * cosine
+        margin = F.one_hot(labels, cosine.shape[1]).to(cosine.dtype) * self.margin
+        return self.scale * (cosine - margin)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm, squeeze-excitation and a projected shortcut."""
+
+    def __init__(self, channels_in: int, channels_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.excite = SqueezeExcitation(channels_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or channels_in != channels_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(channels_in, channels_out, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(channels_out),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.excite(self.bn2(self.conv2(out)))
+        return F.relu(out + self.shortcut(x))
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gating from global context (Hu et al. 2018): cheap, helps small CNNs."""
+
+    def __init__(self, channels: int, reduction: int = 8) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.Linear(channels, max(channels // reduction, 4)),
+            nn.ReLU(),
+            nn.Linear(max(channels // reduction, 4), channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class AttentiveStatisticsPooling(nn.Module):
+    """Attention-weighted mean and standard deviation over time (Okabe et al. 2018).
+
+    Emotion is carried by a few salient stretches of an utterance; attention lets
+    them dominate, and the standard deviation keeps prosodic variability.
+    """
+
+    def __init__(self, channels: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.attention = nn.Sequential(
+            nn.Conv1d(channels, hidden, 1), nn.Tanh(), nn.Conv1d(hidden, channels, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[batch, channels, time] -> [batch, 2 * channels]."""
+        weights = torch.softmax(self.attention(x), dim=-1)
+        mean = (weights * x).sum(dim=-1)
+        variance = (weights * x.square()).sum(dim=-1) - mean.square()
+        return torch.cat([mean, torch.sqrt(variance.clamp(min=1e-6))], dim=1)

@@ -1,0 +1,175 @@
+"""MSAC-SERNet: a compact CNN for speech emotion with Multiple Speech Attribute Control.
+
+After Pan et al., "MSAC-SERNet" (arXiv 2308.04025): a CNN focused on the emotion
+attribute, trained with AM-softmax, with attribute heads that either share
+(emotion-correlated attributes such as gender) or are suppressed through gradient
+reversal (emotion-agnostic ones: speaker, corpus). The paper's layer-level
+details are not public; this network is our design, choice by choice:
+
+- Multi-scale first layer: parallel kernels that are long in time (3x9), long in
+  frequency (9x3) and square (3x3), concatenated. Emotion lives both in
+  spectral shape (voice quality) and in temporal dynamics (rate, F0 contour).
+- Four residual blocks with squeeze-excitation, strided down to 1/8 in both
+  axes: enough depth for a small model (about 1 M parameters), cheap on a CPU.
+- Frequency is averaged away, then attentive statistics pooling summarises any
+  number of frames: utterances of any length above the minimum work.
+- A 128-d embedding, L2-normalised, feeds the AM-softmax emotion head; its
+  cosine logits and the embedding are the exported outputs (the OOD gate uses both).
+- Attribute heads read the pooled representation before the embedding layer,
+  so suppression acts on the shared trunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from training.model.frontend import FrontendConfig, LogMelFrontend
+from training.model.layers import (
+    AdditiveMarginSoftmax,
+    AttentiveStatisticsPooling,
+    ResidualBlock,
+    reverse_gradient,
+)
+
+
+@dataclass(frozen=True)
+class AttributeHead:
+    """One controlled attribute.
+
+    Attributes:
+        name: Record field it predicts ("gender", "speaker", "corpus").
+        classes: Number of values.
+        mode: "joint" learns it alongside emotion; "adversarial" suppresses it.
+        weight: Loss weight.
+    """
+
+    name: str
+    classes: int
+    mode: str = "joint"
+    weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("joint", "adversarial"):
+            raise ValueError(f"attribute mode {self.mode!r}: expected joint or adversarial")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Attributes:
+    classes: Emotion labels, in logit order.
+    frontend: Log-mel settings.
+    stem_channels: Channels of each branch of the multi-scale first layer.
+    block_channels: Output channels of the residual blocks.
+    embedding_dim: Size of the L2-normalised embedding.
+    am_scale, am_margin: AM-softmax s and m (m = 0 gives a cosine-softmax classifier).
+    dropout: Before the embedding layer.
+    attributes: Attribute heads (empty: plain emotion model).
+    """
+
+    classes: tuple[str, ...]
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    stem_channels: int = 12
+    block_channels: tuple[int, ...] = (32, 64, 96, 128)
+    embedding_dim: int = 128
+    am_scale: float = 30.0
+    am_margin: float = 0.2
+    dropout: float = 0.2
+    attributes: tuple[AttributeHead, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        data = dict(data)
+        data["classes"] = tuple(data["classes"])
+        data["frontend"] = FrontendConfig(**data["frontend"])
+        data["block_channels"] = tuple(data["block_channels"])
+        data["attributes"] = tuple(AttributeHead(**a) for a in data.get("attributes", ()))
+        return cls(**data)
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor
+    embedding: torch.Tensor
+    attribute_logits: dict[str, torch.Tensor]
+
+
+class MSACSERNet(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.frontend = LogMelFrontend(config.frontend)
+        c = config.stem_channels
+        self.stem = nn.ModuleList(
+            [
+                nn.Conv2d(1, c, (3, 9), padding=(1, 4), bias=False),
+                nn.Conv2d(1, c, (9, 3), padding=(4, 1), bias=False),
+                nn.Conv2d(1, c, 3, padding=1, bias=False),
+            ]
+        )
+        self.stem_norm = nn.BatchNorm2d(3 * c)
+        blocks = []
+        channels_in = 3 * c
+        for i, channels_out in enumerate(config.block_channels):
+            blocks.append(ResidualBlock(channels_in, channels_out, stride=2 if i < 3 else 1))
+            channels_in = channels_out
+        self.blocks = nn.Sequential(*blocks)
+        self.pooling = AttentiveStatisticsPooling(channels_in)
+        pooled = 2 * channels_in
+        self.dropout = nn.Dropout(config.dropout)
+        self.embed = nn.Linear(pooled, config.embedding_dim)
+        self.emotion = AdditiveMarginSoftmax(
+            config.embedding_dim, len(config.classes), config.am_scale, config.am_margin
+        )
+        self.attribute_heads = nn.ModuleDict(
+            {
+                head.name: nn.Sequential(nn.Linear(pooled, 128), nn.ReLU(), nn.Linear(128, head.classes))
+                for head in config.attributes
+            }
+        )
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest waveform the network accepts: the frontend's padding and 1/8 pooling."""
+        return max(self.config.frontend.min_samples, 8 * self.config.frontend.hop_samples)
+
+    def pooled(self, waveform: torch.Tensor) -> torch.Tensor:
+        features = self.frontend(waveform)[:, None]  # [batch, 1, mels, frames]
+        x = torch.cat([conv(features) for conv in self.stem], dim=1)
+        x = self.blocks(F.relu(self.stem_norm(x)))
+        return self.pooling(x.mean(dim=2))  # average over frequency
+
+    def forward(
+        self,
+        waveform: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        reversal_coefficient: float = 1.0,
+    ) -> ModelOutput:
+        pooled = self.pooled(waveform)
+        embedding = F.normalize(self.embed(self.dropout(pooled)), dim=1)
+        logits = self.emotion(embedding, labels)
+        attribute_logits = {}
+        for head in self.config.attributes:
+            source = pooled
+            if head.mode == "adversarial":
+                source = reverse_gradient(pooled, reversal_coefficient)
+            attribute_logits[head.name] = self.attribute_heads[head.name](source)
+        return ModelOutput(logits=logits, embedding=embedding, attribute_logits=attribute_logits)
+
+
+class ExportWrapper(nn.Module):
+    """waveform -> (logits, embedding): the two outputs of the model file (DESIGN §3.1)."""
+
+    def __init__(self, model: MSACSERNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.model(waveform)
+        return output.logits, output.embedding
