@@ -27,6 +27,7 @@ class PitchOptions:
         threshold: YIN absolute threshold on the normalised difference; frames whose
             minimum stays above it are unvoiced.
         silence_db: Frames quieter than the loudest frame by more than this are unvoiced.
+        min_voiced_frames: Shorter voiced runs are dropped as spurious.
     """
 
     fmin_hz: float = 60.0
@@ -35,6 +36,7 @@ class PitchOptions:
     hop_ms: float = 10.0
     threshold: float = 0.15
     silence_db: float = 35.0
+    min_voiced_frames: int = 3
 
     def __post_init__(self) -> None:
         if not 0 < self.fmin_hz < self.fmax_hz:
@@ -68,8 +70,8 @@ def track_f0(
     x = raw.astype(np.float64)
     if np.issubdtype(raw.dtype, np.integer):
         x /= 32768.0
-    window = int(round(options.window_ms * sample_rate_hz / 1000))
-    hop = int(round(options.hop_ms * sample_rate_hz / 1000))
+    window = round(options.window_ms * sample_rate_hz / 1000)
+    hop = round(options.hop_ms * sample_rate_hz / 1000)
     tau_min = max(2, int(sample_rate_hz / options.fmax_hz))
     tau_max = int(np.ceil(sample_rate_hz / options.fmin_hz))
     length = window + tau_max + 1
@@ -84,9 +86,7 @@ def track_f0(
     spectrum_full = np.fft.rfft(frames, size)
     spectrum_head = np.fft.rfft(frames[:, :window], size)
     corr = np.fft.irfft(spectrum_full * np.conj(spectrum_head), size)[:, : tau_max + 1]
-    squares = np.concatenate(
-        [np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1
-    )
+    squares = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
     taus = np.arange(tau_max + 1)
     energy_lag = squares[:, taus + window] - squares[:, taus]
     diff = energy_lag[:, :1] + energy_lag - 2.0 * corr
@@ -108,7 +108,9 @@ def track_f0(
         # Walk from the first sub-threshold lag down to the local minimum (YIN step 4).
         tau = first[rows] + tau_min
         for _ in range(tau_max):
-            step = (tau + 1 <= tau_max) & (cmnd[rows, np.minimum(tau + 1, tau_max)] < cmnd[rows, tau])
+            step = (tau + 1 <= tau_max) & (
+                cmnd[rows, np.minimum(tau + 1, tau_max)] < cmnd[rows, tau]
+            )
             if not step.any():
                 break
             tau = tau + step
@@ -121,11 +123,23 @@ def track_f0(
         shift = np.zeros_like(denom)
         shift[safe] = 0.5 * (left[safe] - right[safe]) / denom[safe]
         period = tau + np.clip(shift, -1.0, 1.0)
-        f0[rows] = sample_rate_hz / period
+        # A minimum on the edge of the search range is not a period, it is the range.
+        f0[rows] = np.where(tau > tau_min, sample_rate_hz / period, 0.0)
 
     level = 10.0 * np.log10(np.mean(frames[:, :window] ** 2, axis=1) + 1e-12)
     f0[level < level.max() - options.silence_db] = 0.0
     f0[(f0 < options.fmin_hz) | (f0 > options.fmax_hz)] = 0.0
+    return _drop_short_runs(f0, options.min_voiced_frames)
+
+
+def _drop_short_runs(f0: np.ndarray, min_frames: int) -> np.ndarray:
+    """Unvoice isolated voiced frames: clicks and distortion products, not syllables."""
+    voiced = np.concatenate([[False], f0 > 0, [False]])
+    edges = np.diff(voiced.astype(np.int8))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    for start, end in zip(starts, ends, strict=True):
+        if end - start < min_frames:
+            f0[start:end] = 0.0
     return f0
 
 
