@@ -39,7 +39,8 @@ MANIFEST_COLUMNS = (
 )
 
 
-def _accepted(kind: str, values: tuple[str, ...], accepted: tuple[str, ...]) -> tuple[str, ...]:
+def _accepted(kind: str, values: tuple[str, ...], accepted: tuple[str, ...]) -> None:
+    """Raises `SynthOptionsError` for an empty list, an unknown value or a repeat."""
     if not values:
         raise SynthOptionsError(f"no {kind} given (accepted: {', '.join(accepted)})")
     for value in values:
@@ -49,7 +50,6 @@ def _accepted(kind: str, values: tuple[str, ...], accepted: tuple[str, ...]) -> 
             )
     if len(set(values)) != len(values):
         raise SynthOptionsError(f"{kind} listed twice: {', '.join(values)}")
-    return values
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,11 @@ class SynthOptions:
         _accepted("engines", self.engines, tuple(ENGINES))
         _accepted("emotions", self.emotions, EMOTIONS)
         _accepted("languages", self.languages, tuple(SENTENCES))
-        _accepted(
-            "conditions",
-            tuple(c.name for c in self.conditions),
-            tuple(c.name for c in self.conditions),
-        )
+        names = tuple(c.name for c in self.conditions)
+        if not names:
+            raise SynthOptionsError("no conditions given (for instance: clean)")
+        if len(set(names)) != len(names):
+            raise SynthOptionsError(f"conditions listed twice: {', '.join(names)}")
         if self.per_class is not None and self.count is not None:
             raise SynthOptionsError("give --per-class or --count, not both")
         if self.per_class is None and self.count is None:

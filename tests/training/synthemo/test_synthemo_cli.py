@@ -113,3 +113,16 @@ def test_generate_then_report_again(tmp_path):
     resumed = synth("-o", str(out), *args, "--conditions", "clean,noise:20")
     assert resumed.returncode == 0
     assert "0 written, 16 already there" in resumed.stderr.replace("\n", " ")
+
+
+def test_command_module_imports_light():
+    """`streamser --help` imports this module on every run, torch-free installs included."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import training.synthemo.cli as cli\n"
+        "assert cli.COMMAND.name == 'synth'\n"
+        "heavy = [m for m in sys.modules if m.startswith(('rich', 'soxr', 'training.synthemo.'))]\n"
+        "assert heavy == ['training.synthemo.cli'], heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
