@@ -45,10 +45,11 @@ def _fmt(value: float, spec: str) -> str:
 
 
 def print_report(report: Report, console: Console) -> None:
-    """One table per corpus and condition, then the direction checks."""
-    groups = sorted({(c.corpus, c.condition) for c in report.classes})
-    for corpus, condition in groups:
-        table = Table(title=f"{corpus} ({condition})", title_justify="left")
+    """One table per corpus, language and condition, then the direction checks."""
+    groups = sorted({(c.corpus, c.language, c.condition) for c in report.classes})
+    for group in groups:
+        corpus, language, condition = group
+        table = Table(title=f"{corpus} {language} ({condition})", title_justify="left")
         for header in (
             "emotion",
             "n",
@@ -62,7 +63,7 @@ def print_report(report: Report, console: Console) -> None:
         ):
             table.add_column(header, justify="left" if header == "emotion" else "right")
         for c in report.classes:
-            if (c.corpus, c.condition) != (corpus, condition):
+            if (c.corpus, c.language, c.condition) != group:
                 continue
             table.add_row(
                 c.emotion,
@@ -86,6 +87,7 @@ def print_report(report: Report, console: Console) -> None:
     )
     for check in failed:
         console.print(
-            f"[red]  not shown: {check.corpus} ({check.condition}): {check.expectation}"
+            f"[red]  not shown: {check.corpus} {check.language} ({check.condition}): "
+            f"{check.expectation}"
             f" (measured {check.value:+.2f})[/]"
         )

@@ -102,14 +102,14 @@ def test_generate_then_report_again(tmp_path):
     args = ["--engines", "espeak-ng", "--emotions", "four", "--per-class", "2", "--jobs", "2"]
     first = synth("-o", str(out), *args, "--conditions", "clean,noise:20")
     assert first.returncode == 0, first.stderr
-    assert "synthemo-espeak (clean)" in first.stdout
+    assert "synthemo-espeak en (clean)" in first.stdout
     assert "direction checks" in first.stdout
     assert (out / "manifest.csv").read_text().count("\n") == 1 + 4 * 2 * 2
     saved = json.loads((out / "report.json").read_text())
     again = synth("--report", str(out), "--jobs", "1")
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "report.json").read_text()) == saved
-    assert "synthemo-espeak (noise:20)" in again.stdout
+    assert "synthemo-espeak en (noise:20)" in again.stdout
     resumed = synth("-o", str(out), *args, "--conditions", "clean,noise:20")
     assert resumed.returncode == 0
     assert "0 written, 16 already there" in resumed.stderr.replace("\n", " ")

@@ -148,6 +148,7 @@ def test_report_shows_the_rules_on_every_engine(tmp_path):
     assert json.loads((root / "report.json").read_text())["checks"]
     assert load_report(root) == report
     cells = {(c.corpus, c.emotion): c for c in report.classes}
+    assert {c.language for c in report.classes} == {"en"}
     for corpus in ("synthemo-espeak", "synthemo-flite", "synthemo-festival"):
         angry, sad = cells[(corpus, labels.ANGRY)], cells[(corpus, labels.SAD)]
         assert angry.count == sad.count == 8
