@@ -157,3 +157,17 @@ def test_report_shows_the_rules_on_every_engine(tmp_path):
         assert angry.delta_f0_st > 1.5 and sad.delta_f0_st < -0.5, corpus
         assert sad.rate_ratio < 0.9, corpus
     assert not report.failed, report.failed
+    # Per voice too, including those whose F0 goes through sox (flite rms, festival HTS).
+    rows = read_rows(root)
+    for speaker in {r["speaker"] for r in rows}:
+        f0 = {
+            emotion: np.mean(
+                [
+                    median_f0(load_mono(root / r["path"]))
+                    for r in rows
+                    if r["speaker"] == speaker and r["emotion"] == emotion
+                ]
+            )
+            for emotion in (labels.ANGRY, labels.SAD)
+        }
+        assert f0[labels.ANGRY] > f0[labels.SAD], speaker
