@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 def builtin_commands() -> list[Command]:
     """The runtime's own subcommands."""
-    from streamser.cli import convert
+    from streamser.cli import convert, devices, listen
 
-    return [convert.COMMAND]
+    return [convert.COMMAND, devices.COMMAND, listen.COMMAND]
 
 
 def plugin_commands() -> list[Command]:

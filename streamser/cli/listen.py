@@ -1,0 +1,237 @@
+"""`streamser listen`: recognise emotion in a microphone, a file, a pipe or the demo.
+
+Events go to standard output: a line of text per utterance on a terminal, JSON
+Lines (one event per line, DESIGN §3.2) when the output is a pipe or a file or
+with --format jsonl. Ctrl-C closes the open utterance, prints the last events and
+the summary; a second Ctrl-C exits at once.
+
+Exit codes: 0 ok, 1 runtime failure (a device that went away), 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+from streamser.cli.audio_args import add_input_options, channel_mode_from, raw_format_from
+from streamser.cli.command import Command
+from streamser.errors import StreamserError
+from streamser.model import ModelOptions
+from streamser.ood import OodOptions
+from streamser.recognizer import Recognizer, RecognizerOptions
+from streamser.segmenter import SegmenterOptions
+from streamser.sinks import EventSink, FanOut, JsonlSink, TextSink
+from streamser.sources.base import Source
+from streamser.vad import VAD_KINDS, VadOptions
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+_SEGMENTER = SegmenterOptions()
+_VAD = VadOptions()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group("input (default: the microphone)")
+    source.add_argument(
+        "input", nargs="?", help="audio file (WAV, FLAC, ...), or - for standard input"
+    )
+    source.add_argument(
+        "--demo", action="store_true", help="the bundled demo recording (no microphone needed)"
+    )
+    source.add_argument(
+        "--device",
+        metavar="DEV",
+        help="microphone by index or name substring (see `streamser devices`)",
+    )
+    source.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a file at real time, like a microphone (default: as fast as possible)",
+    )
+    add_input_options(parser)
+
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        help="text (a line per utterance) or jsonl; default: text on a terminal, else jsonl",
+    )
+    output.add_argument("-o", "--output", metavar="FILE", help="write the events to FILE")
+    output.add_argument(
+        "--stats-interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="a stats event every S seconds of audio (0: none; default 10)",
+    )
+
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model", metavar="PATH", help="ONNX model file (default: the bundled model)"
+    )
+    model.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    model.add_argument("--gpu", action="store_true", help="run on CUDA (needs onnxruntime-gpu)")
+    model.add_argument(
+        "--ood-method",
+        choices=("msp", "max_logit", "energy", "mahalanobis", "knn"),
+        help="OOD score method (default: the model's calibrated one)",
+    )
+    model.add_argument(
+        "--ood-tpr",
+        type=float,
+        metavar="T",
+        help="accept this share of in-distribution speech (default: the model's calibration)",
+    )
+
+    vad = parser.add_argument_group("segmentation")
+    vad.add_argument("--vad", choices=VAD_KINDS, default=_VAD.kind, help="speech detector")
+    vad.add_argument(
+        "--aggressiveness",
+        type=int,
+        default=_VAD.aggressiveness,
+        help=f"webrtcvad mode 0-3 (default {_VAD.aggressiveness})",
+    )
+    for name, help_text in (
+        ("pre_roll_ms", "audio kept before the speech onset"),
+        ("hangover_ms", "mostly-silent audio that ends an utterance"),
+        ("min_speech_ms", "shortest speech that makes an utterance"),
+        ("max_utterance_ms", "longer speech is cut into pieces of this length"),
+    ):
+        default = getattr(_SEGMENTER, name)
+        vad.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=default,
+            metavar="MS",
+            help=f"{help_text} (default {default})",
+        )
+    vad.add_argument(
+        "--ring-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="audio buffered per stream for the worker (default 60)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    model_path = args.model
+    if model_path is None:
+        from streamser.models import default_model_path
+
+        model_path = default_model_path()
+    recognizer = Recognizer(model_path, options, ModelOptions(threads=args.threads, gpu=args.gpu))
+    with _open_source(args) as source, _open_sink(args) as sink, recognizer:
+        run = recognizer.start(source)
+        with run, _stop_on_interrupt(run):
+            for event in run.events():
+                sink.emit(event)
+    if run.error is None:
+        return EXIT_OK
+    print(f"streamser listen: error: {run.error}", file=sys.stderr)
+    from streamser.sources.mic import DeviceLostError
+
+    if isinstance(run.error, StreamserError) and not isinstance(run.error, DeviceLostError):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def _options(args: argparse.Namespace) -> RecognizerOptions:
+    try:
+        return RecognizerOptions(
+            segmenter=SegmenterOptions(
+                pre_roll_ms=args.pre_roll_ms,
+                hangover_ms=args.hangover_ms,
+                min_speech_ms=args.min_speech_ms,
+                max_utterance_ms=args.max_utterance_ms,
+            ),
+            vad=VadOptions(kind=args.vad, aggressiveness=args.aggressiveness),
+            ood=OodOptions(method=args.ood_method, tpr=args.ood_tpr),
+            ring_s=args.ring_seconds,
+            stats_interval_s=args.stats_interval,
+        )
+    except ValueError as error:
+        raise StreamserError(str(error)) from None
+
+
+def _open_source(args: argparse.Namespace) -> Source:
+    given = [name for name, on in (("an input", args.input), ("--demo", args.demo)) if on]
+    if len(given) > 1 or (given and args.device is not None):
+        raise StreamserError("give one of: an input file, --demo, or --device")
+    mode = channel_mode_from(args)
+    if args.demo or args.input is not None:
+        from streamser.sources.file import FileSource
+
+        if args.demo:
+            from streamser.data import demo_audio_path
+
+            return FileSource(demo_audio_path(), channel_mode=mode, realtime=args.realtime)
+        return FileSource(args.input, raw_format_from(args), mode, realtime=args.realtime)
+    if args.raw:
+        raise StreamserError("--raw describes a file or standard input; give one (or - for stdin)")
+    from streamser.sources.mic import MicSource
+
+    return MicSource(device=args.device, channels=args.channels, channel_mode=mode)
+
+
+@contextlib.contextmanager
+def _open_sink(args: argparse.Namespace) -> Iterator[EventSink]:
+    stdout_is_terminal = sys.stdout.isatty()
+    sinks: list[EventSink] = []
+    if args.output is not None:
+        try:
+            handle: TextIO = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as error:
+            raise StreamserError(f"{args.output}: cannot write ({error.strerror})") from None
+        sinks.append(_sink(args.format or "jsonl", handle, close_stream=True))
+        if stdout_is_terminal:
+            sinks.append(TextSink(sys.stdout))
+    else:
+        fmt = args.format or ("text" if stdout_is_terminal else "jsonl")
+        sinks.append(_sink(fmt, sys.stdout, close_stream=False))
+    sink = FanOut(sinks)
+    try:
+        yield sink
+    finally:
+        sink.close()
+
+
+def _sink(fmt: str, stream: TextIO, close_stream: bool) -> EventSink:
+    if fmt == "jsonl":
+        return JsonlSink(stream, close_stream)
+    return TextSink(stream, close_stream)
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(run) -> Iterator[None]:
+    """First Ctrl-C: stop gracefully (last events and the summary still come). Second: exit."""
+
+    def interrupted(_signum, _frame) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the next Ctrl-C ends the process
+        run.stop()
+
+    try:
+        previous = signal.signal(signal.SIGINT, interrupted)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+COMMAND = Command(
+    name="listen",
+    help="recognise emotion in a microphone, a file, a pipe or the demo recording",
+    configure=configure,
+    run=run,
+    description=__doc__,
+)

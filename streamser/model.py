@@ -1,0 +1,194 @@
+"""The one wrapper around an ONNX Runtime session for an emotion model (STYLE §2-§3).
+
+One `EmotionModel` per model file per process, shared by every stream and worker:
+concurrent `run()` on one session is thread-safe. Everything about the session
+is explicit here: providers, threads, memory arena, log level, and the checks a
+model file must pass before anything streams into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streamser.constants import SAMPLE_RATE_HZ
+from streamser.errors import ModelError
+from streamser.metadata import METADATA_KEY, ModelMetadata
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "waveform"
+OUTPUT_NAMES = ("logits", "embedding")
+SHA_PREFIX_CHARS = 12
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to run the model.
+
+    Attributes:
+        threads: Intra-op threads. One keeps a stream's latency steady and leaves
+            cores to other streams; raise it for long utterances on an idle machine.
+        gpu: Ask for the CUDA provider (onnxruntime-gpu and a GPU); an error if absent.
+        memory_arena: ORT's CPU arena. Off by default: utterance lengths vary, and
+            the arena keeps the largest size it ever saw, so memory would creep up
+            over hours; the cost is a few microseconds per run.
+    """
+
+    threads: int = 1
+    gpu: bool = False
+    memory_arena: bool = False
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+
+
+DEFAULT_MODEL_OPTIONS = ModelOptions()
+
+
+@dataclass(frozen=True)
+class Inference:
+    """One utterance's model outputs.
+
+    Attributes:
+        logits: `[classes]` float64.
+        embedding: `[dim]` float64.
+    """
+
+    logits: np.ndarray
+    embedding: np.ndarray
+
+
+class EmotionModel:
+    """A loaded, validated model file. Build it with `EmotionModel.load`."""
+
+    def __init__(self, session, metadata: ModelMetadata, path: Path, sha256: str) -> None:
+        self._session = session
+        self.metadata = metadata
+        self.path = path
+        self.sha256 = sha256
+        self.labels = metadata.labels
+        self.min_samples = max(1, int(np.ceil(metadata.min_seconds * metadata.sample_rate)))
+        self.max_samples = int(metadata.max_seconds * metadata.sample_rate)
+        self.providers: list[str] = list(session.get_providers())
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha256[:SHA_PREFIX_CHARS]
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, options: ModelOptions = DEFAULT_MODEL_OPTIONS
+    ) -> EmotionModel:
+        """Opens and checks a model file.
+
+        Raises:
+            ModelError: Missing, unreadable, not ONNX, without streamser metadata,
+                or with inputs/outputs other than the contract's; one line each.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"{path}: no such model file") from None
+        except IsADirectoryError:
+            raise ModelError(f"{path}: is a directory, expected an .onnx model file") from None
+        except OSError as error:
+            raise ModelError(f"{path}: cannot read model ({error.strerror})") from None
+        import onnxruntime  # lazily: `import streamser` stays light (STYLE §1)
+
+        session_options = onnxruntime.SessionOptions()
+        session_options.intra_op_num_threads = options.threads
+        session_options.inter_op_num_threads = 1
+        session_options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        session_options.enable_cpu_mem_arena = options.memory_arena
+        session_options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.log_severity_level = 3  # errors only: unused-initializer notes are noise
+        providers = _providers(options, onnxruntime.get_available_providers())
+        try:
+            session = onnxruntime.InferenceSession(data, session_options, providers=providers)
+        except Exception as error:  # ORT raises its own exception types for bad files
+            first = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            raise ModelError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+        if options.gpu and CUDA not in session.get_providers():
+            raise ModelError(
+                f"{path}: the CUDA provider did not start (no usable GPU?); run without --gpu"
+            )
+        props = session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in props:
+            raise ModelError(
+                f"{path}: no streamser metadata (metadata_props[{METADATA_KEY!r}] is missing); "
+                "export the model with training.export"
+            )
+        metadata = ModelMetadata.from_json(props[METADATA_KEY], source=str(path))
+        _check_signature(session, metadata, path)
+        sha = hashlib.sha256(data).hexdigest()
+        log.info("loaded %s (%s, sha256 %s, %s)", path, metadata.name, sha[:12], providers)
+        return cls(session, metadata, path, sha)
+
+    def infer(self, waveform: np.ndarray) -> Inference:
+        """One utterance of float32 samples in [-1, 1] at the model's rate -> its outputs.
+
+        Shorter than the model's minimum: zero-padded at the end. Longer than its
+        maximum: the centre is kept (the metadata's contract).
+        """
+        x = np.asarray(waveform, dtype=np.float32)
+        if len(x) > self.max_samples:
+            offset = (len(x) - self.max_samples) // 2
+            x = x[offset : offset + self.max_samples]
+        if len(x) < self.min_samples:
+            x = np.pad(x, (0, self.min_samples - len(x)))
+        logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
+        return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
+
+    def describe(self) -> dict[str, str]:
+        return {"name": self.metadata.name, "sha256": self.short_sha, "path": str(self.path)}
+
+
+def _providers(options: ModelOptions, available: list[str]) -> list[str]:
+    if not options.gpu:
+        return [CPU]
+    if CUDA not in available:
+        raise ModelError(
+            "--gpu needs onnxruntime-gpu with the CUDA provider "
+            f"(this onnxruntime has: {', '.join(available)})"
+        )
+    return [CUDA, CPU]
+
+
+def _check_signature(session, metadata: ModelMetadata, path: Path) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if INPUT_NAME not in inputs or len(inputs) != 1:
+        raise ModelError(
+            f"{path}: expected one input named {INPUT_NAME!r}, found {', '.join(inputs) or 'none'}"
+        )
+    if inputs[INPUT_NAME].type != "tensor(float)" or len(inputs[INPUT_NAME].shape) != 2:
+        raise ModelError(f"{path}: input {INPUT_NAME!r} must be float32 [batch, samples]")
+    missing = [name for name in OUTPUT_NAMES if name not in outputs]
+    if missing:
+        raise ModelError(f"{path}: model lacks output(s) {', '.join(missing)}")
+    classes = outputs["logits"].shape[-1]
+    if isinstance(classes, int) and classes != len(metadata.labels):
+        raise ModelError(
+            f"{path}: logits have {classes} classes but the metadata names {len(metadata.labels)}"
+        )
+    dim = outputs["embedding"].shape[-1]
+    if isinstance(dim, int) and dim != metadata.embedding_dim:
+        raise ModelError(
+            f"{path}: embedding has {dim} dimensions but the metadata says {metadata.embedding_dim}"
+        )
+    if metadata.sample_rate != SAMPLE_RATE_HZ:
+        raise ModelError(
+            f"{path}: model expects {metadata.sample_rate} Hz, the runtime streams {SAMPLE_RATE_HZ}"
+        )

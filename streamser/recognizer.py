@@ -1,0 +1,219 @@
+"""The Python API (DESIGN §3.3): a recognizer built once, fed frames or sources, yielding events.
+
+```python
+from streamser import Recognizer
+
+with Recognizer() as recognizer:                      # the bundled model
+    for event in recognizer.iter_events("call.wav"):  # a path, "-" or a Source
+        print(event.to_json())
+```
+
+Two ways in, one pipeline:
+
+- `Recognizer.stream(name)` returns a `StreamRecognizer` that runs in the caller's
+  thread: `process(samples)` returns the events those samples completed (usually
+  none), `flush()` ends the input. No threads, no drops; inference happens inside
+  `process`, so the caller sets the pace.
+- `Recognizer.start(source)` / `iter_events(source)` / `run(source, on_event)` read
+  a source in a capture thread, with the ring buffer and bounded queue between it
+  and the worker, as the CLI does.
+
+The recognizer holds the one model session; any number of streams and runs share it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamser.constants import SAMPLE_RATE_HZ
+from streamser.events import Event, SummaryEvent, UtteranceEvent
+from streamser.model import DEFAULT_MODEL_OPTIONS, EmotionModel, ModelOptions
+from streamser.ood import OodGate, OodOptions
+from streamser.runtime import Run
+from streamser.segmenter import SegmenterOptions
+from streamser.sources.base import Source
+from streamser.stream import StreamFront
+from streamser.vad import VadOptions, make_vad
+from streamser.worker import Worker
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    """Everything about a recognizer except the model itself.
+
+    Attributes:
+        segmenter: How frames become utterances.
+        vad: Which speech detector.
+        ood: Overrides of the model's OOD calibration.
+        ring_s: Seconds of audio each stream's ring holds; a live source drops an
+            utterance whose audio the worker has not read within this time.
+        stats_interval_s: A `stats` event every this many seconds of audio; 0 for none.
+    """
+
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    vad: VadOptions = field(default_factory=VadOptions)
+    ood: OodOptions = field(default_factory=OodOptions)
+    ring_s: float = 60.0
+    stats_interval_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        needed = (
+            self.segmenter.max_span_samples + self.segmenter.reach_back_samples
+        ) / SAMPLE_RATE_HZ
+        if self.ring_s < needed + 0.1:
+            raise ValueError(
+                f"ring_s {self.ring_s} is too small for utterances of up to "
+                f"{self.segmenter.max_utterance_ms} ms plus pre-roll (needs > {needed:.2f} s)"
+            )
+        if self.stats_interval_s < 0:
+            raise ValueError("stats_interval_s must not be negative")
+
+
+class Recognizer:
+    """Speech emotion recognition over any number of streams with one model.
+
+    Args:
+        model: A model file, an already loaded `EmotionModel` (to share one
+            session between recognizers), or None for the bundled default.
+        options: Segmenter, VAD, OOD and buffering settings.
+        model_options: Threads and provider, when `model` is a path.
+
+    Raises:
+        ModelError: The model is missing, invalid, or cannot honour `options.ood`.
+    """
+
+    def __init__(
+        self,
+        model: EmotionModel | str | os.PathLike | None = None,
+        options: RecognizerOptions = RecognizerOptions(),
+        model_options: ModelOptions = DEFAULT_MODEL_OPTIONS,
+    ) -> None:
+        if model is None:
+            from streamser.models import default_model_path
+
+            model = default_model_path()
+        if not isinstance(model, EmotionModel):
+            model = EmotionModel.load(Path(model), model_options)
+        self.model = model
+        self.options = options
+        self.gate = OodGate(model.metadata.ood, options.ood)
+        self._runs: list[Run] = []
+
+    def stream(self, name: str = "ch0") -> StreamRecognizer:
+        """A synchronous recognizer for one stream, run in the caller's thread."""
+        return StreamRecognizer(self, name)
+
+    def start(self, source: Source | str | os.PathLike) -> Run:
+        """Starts reading `source` in a capture thread; returns the `Run` to iterate.
+
+        A path (or `"-"` for standard input) is opened as a `FileSource`.
+        """
+        if not isinstance(source, Source):
+            from streamser.sources.file import FileSource
+
+            source = FileSource(source)
+        run = Run(self, source)
+        self._runs = [r for r in self._runs if r.alive] + [run]
+        return run
+
+    def iter_events(self, source: Source | str | os.PathLike) -> Iterator[Event]:
+        """Lazy iterator over a source's events, ending with the summary.
+
+        Leaving the loop early stops the capture thread.
+        """
+        with self.start(source) as run:
+            yield from run.events()
+
+    def run(
+        self, source: Source | str | os.PathLike, on_event: Callable[[Event], None]
+    ) -> SummaryEvent:
+        """Calls `on_event` for every event of `source` and returns the summary."""
+        summary = None
+        for event in self.iter_events(source):
+            on_event(event)
+            if isinstance(event, SummaryEvent):
+                summary = event
+        assert summary is not None
+        return summary
+
+    def describe(self) -> dict[str, Any]:
+        """The options in effect, for the summary event."""
+        return {
+            "segmenter": self.options.segmenter.to_dict(),
+            "vad": asdict(self.options.vad),
+            "ood": self.gate.describe(),
+            "ring_s": self.options.ring_s,
+            "stats_interval_s": self.options.stats_interval_s,
+        }
+
+    def close(self) -> None:
+        """Stops any run still going."""
+        for run in self._runs:
+            run.close()
+        self._runs = []
+
+    def __enter__(self) -> Recognizer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class StreamRecognizer:
+    """One stream, processed in the caller's thread (STYLE §4).
+
+    `process(samples)` takes canonical audio (16 kHz mono; int16, or float in
+    [-1, 1]) in blocks of any size and returns the utterance events completed by
+    them; the result does not depend on how the audio was cut into blocks.
+    """
+
+    def __init__(self, recognizer: Recognizer, name: str = "ch0") -> None:
+        options = recognizer.options
+        self.name = name
+        self._front = StreamFront(
+            0,
+            name,
+            make_vad(options.vad),
+            options.segmenter,
+            int(options.ring_s * SAMPLE_RATE_HZ),
+        )
+        self._worker = Worker(recognizer.model, recognizer.gate)
+
+    def process(self, samples: np.ndarray) -> list[UtteranceEvent]:
+        arrived = time.monotonic()
+        jobs = self._front.process(_as_int16(samples), arrived)
+        return [self._worker.handle(job, self._front) for job in jobs]
+
+    def flush(self) -> list[UtteranceEvent]:
+        """End of input: the event of the open utterance, if any."""
+        jobs = self._front.flush(time.monotonic())
+        return [self._worker.handle(job, self._front) for job in jobs]
+
+    def reset(self) -> None:
+        """Back to sample 0 with a fresh detector and counters."""
+        self._front.reset()
+
+    @property
+    def counts(self):
+        """The stream's counters (`segmented == ok + uncertain + dropped`)."""
+        return self._front.snapshot()
+
+
+def _as_int16(samples: np.ndarray) -> np.ndarray:
+    array = np.asarray(samples)
+    if array.ndim != 1:
+        raise ValueError(f"expected mono samples [n], got shape {array.shape}")
+    if array.dtype == np.int16:
+        return array
+    if np.issubdtype(array.dtype, np.floating):
+        from streamser.audio.formats import float_to_int16
+
+        return float_to_int16(np.nan_to_num(array))
+    raise ValueError(f"samples must be int16 or float, got {array.dtype}")

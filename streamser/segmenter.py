@@ -1,0 +1,189 @@
+"""Per-frame speech decisions -> utterance spans (DESIGN §2.2).
+
+A small state machine in the style of py-webrtcvad's example and silero's
+`VADIterator`: an utterance starts when enough of the recent frames are speech,
+reaches back a little (pre-roll) for the soft onset the detector misses, ends
+when enough of the recent frames are not speech (the hangover), and is cut into
+consecutive pieces when it runs longer than the maximum. Spans are absolute
+sample indices of the stream and never overlap, so the ring buffer can hand them
+out without copying.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from streamser.constants import FRAME_MS, FRAME_SAMPLES
+from streamser.vad import Vad
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    """How frames become utterances. Durations are rounded up to whole 30 ms frames.
+
+    Attributes:
+        pre_roll_ms: Audio kept before the first speech frame of the window that
+            started the utterance (onsets are soft; the detector is late).
+        start_window_ms: Window over which speech frames are counted to start.
+        start_ratio: Share of speech frames in that window that starts an utterance.
+        hangover_ms: Window over which non-speech frames are counted to stop; the
+            utterance ends with this much mostly-silent audio, and its event can
+            come no earlier than this after the speech ends.
+        stop_ratio: Share of non-speech frames in the hangover window that stops it.
+        min_speech_ms: Utterances with less speech than this (coughs, clicks) are
+            not segmented; they are counted as `too_short`.
+        max_utterance_ms: Longer speech is cut into consecutive utterances of at
+            most this length, so events keep coming during a monologue.
+    """
+
+    pre_roll_ms: int = 300
+    start_window_ms: int = 240
+    start_ratio: float = 0.6
+    hangover_ms: int = 300
+    stop_ratio: float = 0.9
+    min_speech_ms: int = 300
+    max_utterance_ms: int = 8000
+
+    def __post_init__(self) -> None:
+        for name in ("start_window_ms", "hangover_ms", "max_utterance_ms"):
+            if getattr(self, name) < FRAME_MS:
+                raise ValueError(f"{name} must be at least one {FRAME_MS} ms frame")
+        for name in ("pre_roll_ms", "min_speech_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("start_ratio", "stop_ratio"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} {getattr(self, name)} is outside (0, 1]")
+        if self.min_speech_ms > self.max_utterance_ms:
+            raise ValueError("min_speech_ms is longer than max_utterance_ms")
+
+    @property
+    def max_span_samples(self) -> int:
+        """The longest span the segmenter can emit."""
+        return _frames(self.max_utterance_ms) * FRAME_SAMPLES
+
+    @property
+    def min_span_samples(self) -> int:
+        """The shortest span the segmenter can emit (its speech frames alone)."""
+        return max(1, _frames(self.min_speech_ms)) * FRAME_SAMPLES
+
+    @property
+    def reach_back_samples(self) -> int:
+        """How far behind the newest frame a span may start when it is opened."""
+        return (_frames(self.pre_roll_ms) + _frames(self.start_window_ms)) * FRAME_SAMPLES
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One utterance as absolute sample indices of its stream.
+
+    Attributes:
+        start: First sample (inclusive).
+        end: Last sample (exclusive); the end of the frame that closed the span.
+        speech_frames: Frames the detector called speech.
+        cut: True when the maximum length ended it, not silence.
+    """
+
+    start: int
+    end: int
+    speech_frames: int
+    cut: bool = False
+
+
+def _frames(ms: int) -> int:
+    return max(0, math.ceil(ms / FRAME_MS))
+
+
+class Segmenter:
+    """Feeds one stream's frames to a detector and returns the spans it closes.
+
+    `process(frame)` usually returns an empty list; `flush()` closes an open
+    utterance at end of input; `reset()` starts the stream over at sample 0.
+    """
+
+    def __init__(self, vad: Vad, options: SegmenterOptions = SegmenterOptions()) -> None:
+        self.vad = vad
+        self.options = options
+        self._pre_roll = _frames(options.pre_roll_ms)
+        self._start_window = _frames(options.start_window_ms)
+        self._start_count = math.ceil(options.start_ratio * self._start_window - 1e-9)
+        self._hangover = _frames(options.hangover_ms)
+        self._stop_count = math.ceil(options.stop_ratio * self._hangover - 1e-9)
+        self._min_speech = _frames(options.min_speech_ms)
+        self._max_frames = _frames(options.max_utterance_ms)
+        self._history: deque[bool] = deque(
+            maxlen=max(self._start_window + self._pre_roll, self._hangover)
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self.vad.reset()
+        self._history.clear()
+        self.frames = 0
+        """Frames processed since the start (or the last reset)."""
+        self.too_short = 0
+        """Speech bursts closed with less than `min_speech_ms` of speech."""
+        self.triggered = False
+        self._start = 0
+        self._speech = 0
+        self._last_end = 0
+
+    def process(self, frame: np.ndarray) -> list[Span]:
+        """One FRAME_SAMPLES int16 frame -> the spans it closed (usually none)."""
+        if len(frame) != FRAME_SAMPLES:
+            raise ValueError(f"frames are {FRAME_SAMPLES} samples, got {len(frame)}")
+        speech = bool(self.vad.is_speech(frame))
+        index = self.frames
+        self.frames += 1
+        self._history.append(speech)
+        if not self.triggered:
+            self._maybe_start(index)
+            return []
+        self._speech += speech
+        if self._recent(self._hangover).count(False) >= self._stop_count:
+            return self._close(index + 1, cut=False)
+        if index + 1 - self._start >= self._max_frames:
+            return self._close(index + 1, cut=True)
+        return []
+
+    def flush(self) -> list[Span]:
+        """Closes the open utterance, if any, at the last frame processed."""
+        if not self.triggered:
+            return []
+        return self._close(self.frames, cut=False)
+
+    def _recent(self, count: int) -> list[bool]:
+        """The last `count` decisions, oldest first; frames before the stream count as silence."""
+        history = list(self._history)[-count:]
+        return [False] * (count - len(history)) + history
+
+    def _maybe_start(self, index: int) -> None:
+        window = self._recent(self._start_window)
+        if window.count(True) < self._start_count:
+            return
+        first_speech = index - self._start_window + 1 + window.index(True)
+        start = max(first_speech - self._pre_roll, self._last_end, 0)
+        reach = index + 1 - start
+        self.triggered = True
+        self._start = start
+        self._speech = self._recent(reach).count(True)
+
+    def _close(self, end: int, cut: bool) -> list[Span]:
+        span = Span(self._start * FRAME_SAMPLES, end * FRAME_SAMPLES, self._speech, cut)
+        self._last_end = end
+        if cut:
+            self._start = end  # speech goes on: the next piece starts here
+            self._speech = 0
+        else:
+            self.triggered = False
+        if span.speech_frames < max(self._min_speech, 1):
+            self.too_short += 1
+            return []
+        return [span]

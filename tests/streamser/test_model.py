@@ -1,0 +1,90 @@
+"""Loading a model file: the checks, the one-line errors, and the inference contract."""
+
+import json
+
+import numpy as np
+import pytest
+
+from streamser.errors import ModelError
+from streamser.model import EmotionModel, ModelOptions
+from streamser.models import default_model_path
+
+
+def test_loads_metadata_labels_and_hash(loaded_model, untrained_model):
+    assert loaded_model.labels == ("neutral", "happy", "angry", "sad")
+    assert loaded_model.metadata.name == "untrained"
+    assert len(loaded_model.short_sha) == 12
+    assert loaded_model.providers == ["CPUExecutionProvider"]
+
+
+def test_infer_returns_logits_and_a_unit_embedding(loaded_model):
+    out = loaded_model.infer(np.zeros(16000, dtype=np.float32) + 0.01)
+    assert out.logits.shape == (4,) and out.embedding.shape == (128,)
+    assert np.linalg.norm(out.embedding) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_short_input_is_padded_and_long_input_cropped(loaded_model):
+    rng = np.random.default_rng(0)
+    tiny = loaded_model.infer(np.zeros(10, dtype=np.float32))
+    assert np.all(np.isfinite(tiny.logits))
+    long = (0.1 * rng.standard_normal(loaded_model.max_samples + 32000)).astype(np.float32)
+    centre = long[16000 : 16000 + loaded_model.max_samples]
+    assert np.allclose(loaded_model.infer(long).logits, loaded_model.infer(centre).logits)
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError, match=r"missing\.onnx: no such model file"):
+        EmotionModel.load(tmp_path / "missing.onnx")
+
+
+def test_corrupt_model(tmp_path):
+    path = tmp_path / "corrupt.onnx"
+    path.write_bytes(b"\x08\x07garbage" * 100)
+    with pytest.raises(ModelError, match=r"corrupt\.onnx: not a loadable ONNX model") as error:
+        EmotionModel.load(path)
+    assert "\n" not in str(error.value)
+
+
+def test_model_without_metadata(model_without_metadata):
+    with pytest.raises(ModelError, match=r"no streamser metadata \(metadata_props\['streamser'\]"):
+        EmotionModel.load(model_without_metadata)
+
+
+def test_metadata_missing_fields_or_unknown_schema(untrained_model, rewrite_metadata, tmp_path):
+    data = json.loads(EmotionModel.load(untrained_model).metadata.to_json())
+    del data["labels"], data["ood"]["threshold"]
+    path = rewrite_metadata(untrained_model, tmp_path / "partial.onnx", json.dumps(data))
+    with pytest.raises(ModelError, match="metadata lacks labels"):
+        EmotionModel.load(path)
+    data = {**data, "schema": "streamser.model/99"}
+    path = rewrite_metadata(untrained_model, tmp_path / "future.onnx", json.dumps(data))
+    with pytest.raises(ModelError, match=r"unknown metadata schema 'streamser\.model/99'"):
+        EmotionModel.load(path)
+
+
+def test_metadata_that_disagrees_with_the_graph(untrained_model, rewrite_metadata, tmp_path):
+    data = json.loads(EmotionModel.load(untrained_model).metadata.to_json())
+    data["labels"] = ["neutral", "happy", "angry"]
+    path = rewrite_metadata(untrained_model, tmp_path / "three.onnx", json.dumps(data))
+    with pytest.raises(ModelError, match="logits have 4 classes but the metadata names 3"):
+        EmotionModel.load(path)
+
+
+def test_gpu_without_cuda_is_a_clear_error(untrained_model):
+    with pytest.raises(ModelError, match="--gpu needs onnxruntime-gpu"):
+        EmotionModel.load(untrained_model, ModelOptions(gpu=True))
+
+
+def test_default_model_lookup(tmp_path, monkeypatch):
+    import streamser.models as models
+
+    monkeypatch.setattr(models, "_model_folders", lambda: [tmp_path])
+    with pytest.raises(ModelError, match="no bundled model found; pass --model"):
+        default_model_path()
+    (tmp_path / "a.onnx").write_bytes(b"")
+    assert default_model_path() == tmp_path / "a.onnx"
+    (tmp_path / "b.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match=r"several bundled models \(a.onnx, b.onnx\)"):
+        default_model_path()
+    (tmp_path / "default.onnx").write_bytes(b"")
+    assert default_model_path() == tmp_path / "default.onnx"
