@@ -23,7 +23,8 @@ from streamser.vad import Vad
 
 @dataclass(frozen=True)
 class SegmenterOptions:
-    """How frames become utterances. Durations are rounded up to whole 30 ms frames.
+    """How frames become utterances. Durations are rounded up to whole 30 ms frames
+    unless noted.
 
     Attributes:
         pre_roll_ms: Audio kept before the first speech frame of the window that
@@ -37,7 +38,8 @@ class SegmenterOptions:
         min_speech_ms: Utterances with less speech than this (coughs, clicks) are
             not segmented; they are counted as `too_short`.
         max_utterance_ms: Longer speech is cut into consecutive utterances of at
-            most this length, so events keep coming during a monologue.
+            most this length (rounded down to whole frames), so events keep
+            coming during a monologue.
     """
 
     pre_roll_ms: int = 300
@@ -64,7 +66,7 @@ class SegmenterOptions:
     @property
     def max_span_samples(self) -> int:
         """The longest span the segmenter can emit."""
-        return _frames(self.max_utterance_ms) * FRAME_SAMPLES
+        return (self.max_utterance_ms // FRAME_MS) * FRAME_SAMPLES
 
     @property
     def min_span_samples(self) -> int:
@@ -117,7 +119,7 @@ class Segmenter:
         self._hangover = _frames(options.hangover_ms)
         self._stop_count = math.ceil(options.stop_ratio * self._hangover - 1e-9)
         self._min_speech = _frames(options.min_speech_ms)
-        self._max_frames = _frames(options.max_utterance_ms)
+        self._max_frames = options.max_utterance_ms // FRAME_MS
         self._history: deque[bool] = deque(
             maxlen=max(self._start_window + self._pre_roll, self._hangover)
         )

@@ -45,3 +45,46 @@ def quiet(seconds: float, rng: np.random.Generator, rate: int = RATE) -> np.ndar
 
 def to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def espeak(text: str, voice: str = "en-us", pitch: int = 50, speed: int = 160) -> np.ndarray:
+    """Real synthetic speech from espeak-ng (installed by bin/setup), float32 at 16 kHz."""
+    import io
+    import subprocess
+    import wave
+
+    import soxr
+
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    # espeak-ng's streaming header claims a bogus length: the stdlib reader copes.
+    with wave.open(io.BytesIO(wav)) as reader:
+        rate = reader.getframerate()
+        frames = reader.readframes(reader.getnframes())
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    return soxr.resample(samples, rate, RATE).astype(np.float32)
+
+
+SENTENCES = (
+    ("I cannot believe you did that again!", 70, 190),
+    ("Well, I suppose we could try tomorrow.", 35, 130),
+    ("That is the best news I have heard all week.", 80, 175),
+)
+
+
+def spoken_conversation(gap_s: float = 0.8, lead_s: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Three espeak-ng sentences with different prosody, separated by pauses.
+
+    Room tone runs under everything, as in a real recording: espeak-ng pads with
+    digital zeros, and webrtcvad reads a jump from zeros to noise as speech.
+    """
+    rng = np.random.default_rng(seed)
+    parts = [np.zeros(int(lead_s * RATE), dtype=np.float32)]
+    for text, pitch, speed in SENTENCES:
+        parts += [0.8 * espeak(text, pitch=pitch, speed=speed), np.zeros(int(gap_s * RATE))]
+    speech = np.concatenate(parts)
+    return (speech + quiet(len(speech) / RATE, rng)[: len(speech)]).astype(np.float32)

@@ -1,0 +1,215 @@
+"""`streamser listen` as a user meets it: files, pipes, formats, odd inputs and bad ones."""
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from support.audio import wav_bytes
+from support.speech import RATE, SENTENCES, conversation, spoken_conversation
+
+from streamser.audio import Encoding
+from streamser.audio.formats import encode_samples
+
+DURATIONS = [1.0, 2.2, 0.8, 1.6]
+VOLATILE = ("latency_ms", "elapsed_s", "realtime_factor", "source")
+
+
+def listen(*args: str, stdin: bytes | None = None, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "streamser", "listen", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+def events_of(result) -> list[dict]:
+    assert result.returncode == 0, result.stderr.decode()
+    return [json.loads(line) for line in result.stdout.decode().splitlines()]
+
+
+def stable(events: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k not in VOLATILE} for e in events]
+
+
+def check_invariant(summary: dict) -> None:
+    assert summary["type"] == "summary"
+    for counts in [*summary["streams"].values(), summary["totals"]]:
+        assert counts["segmented"] == counts["ok"] + counts["uncertain"] + counts["dropped"]
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "speech.wav"
+    path.write_bytes(wav_bytes(conversation(DURATIONS), RATE))
+    return path
+
+
+def test_file_and_stdin_give_identical_events(untrained_model, speech_wav):
+    model = ["--model", str(untrained_model), "--stats-interval", "2"]
+    from_file = events_of(listen(str(speech_wav), *model))
+    from_stdin = events_of(listen("-", *model, stdin=speech_wav.read_bytes()))
+    assert stable(from_file) == stable(from_stdin)
+    kinds = [e["type"] for e in from_file]
+    seconds = from_file[-1]["totals"]["audio_s"]
+    assert kinds.count("utterance") == len(DURATIONS) and kinds.count("stats") == seconds // 2
+    assert kinds[-1] == "summary" and from_stdin[-1]["source"] == "<stdin>"
+    check_invariant(from_file[-1])
+
+
+def test_every_line_is_a_versioned_event_with_a_latency(untrained_model, speech_wav):
+    events = events_of(listen(str(speech_wav), "--model", str(untrained_model)))
+    for event in events:
+        assert event["schema"] == "streamser.event/1"
+    for event in (e for e in events if e["type"] == "utterance"):
+        assert event["latency_ms"] >= 0 and len(event["model"]) == 12
+        assert event["start"] < event["end"]
+
+
+def test_text_format_and_output_file(untrained_model, speech_wav, tmp_path):
+    out = tmp_path / "events.jsonl"
+    result = listen(
+        str(speech_wav), "--model", str(untrained_model), "--format", "text", "-o", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""  # not a terminal: the events went to the file only
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(DURATIONS) + 1
+    assert lines[0].startswith("ch0 00:00.")
+    assert lines[-1].startswith("summary (completed): 4 utterances")
+
+
+def test_raw_mulaw_8khz_stereo_on_stdin_split_into_channels(untrained_model):
+    agent = conversation([1.0, 1.4], rate=8000, seed=3)
+    customer = conversation([2.0], lead_s=1.2, rate=8000, seed=4)
+    n = max(len(agent), len(customer))
+    stereo = np.stack(
+        [np.pad(agent, (0, n - len(agent))), np.pad(customer, (0, n - len(customer)))], 1
+    )
+    raw = encode_samples(stereo, Encoding.MULAW)
+    args = ["--raw", "--rate", "8000", "--encoding", "mulaw", "--channels", "2"]
+    split = events_of(
+        listen("-", *args, "--channel-mode", "split", "--model", str(untrained_model), stdin=raw)
+    )
+    summary = split[-1]
+    assert summary["streams"]["ch0"]["segmented"] == 2
+    assert summary["streams"]["ch1"]["segmented"] == 1
+    check_invariant(summary)
+    wav = wav_bytes(stereo, 8000, Encoding.MULAW)
+    mixed = events_of(listen("-", "--model", str(untrained_model), stdin=wav))
+    assert list(mixed[-1]["streams"]) == ["mix"]
+    check_invariant(mixed[-1])
+
+
+def test_silence_only_gives_only_the_summary(untrained_model, tmp_path):
+    path = tmp_path / "silence.wav"
+    path.write_bytes(wav_bytes(np.zeros(RATE * 10, dtype=np.float32), RATE))
+    events = events_of(listen(str(path), "--model", str(untrained_model), "--stats-interval", "0"))
+    assert [e["type"] for e in events] == ["summary"]
+    assert events[0]["totals"]["segmented"] == 0 and events[0]["totals"]["audio_s"] == 10.0
+
+
+def test_noise_only_stays_bounded_and_accounted(untrained_model, tmp_path):
+    noise = 0.3 * np.random.default_rng(0).standard_normal(RATE * 20)
+    path = tmp_path / "noise.wav"
+    path.write_bytes(wav_bytes(np.clip(noise, -1, 1).astype(np.float32), RATE))
+    events = events_of(listen(str(path), "--model", str(untrained_model)))
+    check_invariant(events[-1])
+    for event in (e for e in events if e["type"] == "utterance"):
+        assert event["end"] - event["start"] <= 8.0
+
+
+def test_a_tenth_of_a_second_is_too_short_for_anything(untrained_model, tmp_path):
+    path = tmp_path / "short.wav"
+    path.write_bytes(wav_bytes(conversation([0.1], lead_s=0.0, gap_s=0.0), RATE))
+    events = events_of(listen(str(path), "--model", str(untrained_model)))
+    assert [e["type"] for e in events] == ["summary"]
+
+
+def test_ten_minutes_of_speech(untrained_model, tmp_path):
+    rng = np.random.default_rng(7)
+    durations = [*np.round(rng.uniform(0.8, 4.0, 250), 2), 20.0]
+    path = tmp_path / "long.wav"
+    audio = conversation(durations, seed=7)
+    assert len(audio) / RATE > 600
+    path.write_bytes(wav_bytes(audio, RATE))
+    events = events_of(listen(str(path), "--model", str(untrained_model)))
+    summary = events[-1]
+    check_invariant(summary)
+    utterances = [e for e in events if e["type"] == "utterance"]
+    # The 20 s monologue is cut into three pieces of at most 8 s.
+    assert max(e["end"] - e["start"] for e in utterances) <= 8.0
+    assert len(utterances) == len(durations) + 2 == summary["totals"]["segmented"]
+    assert summary["totals"]["dropped"] == 0
+    assert [e["seq"] for e in utterances] == list(range(len(utterances)))
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(utterances))
+    stats = [e for e in events if e["type"] == "stats"]
+    assert len(stats) == int(summary["totals"]["audio_s"] // 10)
+
+
+def test_silero_vad_agrees_with_webrtcvad_on_spoken_sentences(untrained_model, tmp_path):
+    path = tmp_path / "spoken.wav"
+    path.write_bytes(wav_bytes(spoken_conversation(), RATE))
+    counts = {}
+    for vad in ("webrtc", "silero"):
+        events = events_of(listen(str(path), "--model", str(untrained_model), "--vad", vad))
+        assert events[-1]["options"]["vad"]["kind"] == vad
+        counts[vad] = events[-1]["totals"]["segmented"]
+    assert counts == {"webrtc": len(SENTENCES), "silero": len(SENTENCES)}
+
+
+def one_line_error(result, message: bytes) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert message in result.stderr, result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_model_errors_are_one_line_and_exit_2(
+    untrained_model, model_without_metadata, speech_wav, tmp_path
+):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not a model")
+    cases = [
+        (tmp_path / "missing.onnx", b"missing.onnx: no such model file"),
+        (corrupt, b"corrupt.onnx: not a loadable ONNX model"),
+        (model_without_metadata, b"no streamser metadata"),
+    ]
+    for model, message in cases:
+        one_line_error(listen(str(speech_wav), "--model", str(model)), message)
+
+
+def test_input_errors_are_one_line_and_exit_2(untrained_model, speech_wav):
+    model = ["--model", str(untrained_model)]
+    one_line_error(listen("-", *model, stdin=b"ID3\x03garbage"), b"<stdin>: byte 0: not a WAV")
+    one_line_error(listen("-", *model, stdin=b""), b"<stdin>: byte 0: empty input")
+    one_line_error(
+        listen(str(speech_wav), *model, "--ood-method", "knn"),
+        b"no in-distribution quantiles for OOD method 'knn'",
+    )
+    one_line_error(
+        listen(str(speech_wav), *model, "--max-utterance-ms", "20000", "--ring-seconds", "10"),
+        b"ring_s 10.0 is too small",
+    )
+
+
+def test_stdin_that_breaks_mid_stream_still_flushes_and_summarises(untrained_model):
+    audio = conversation([1.0, 2.0])[: int(RATE * 3.0)]  # ends inside the second utterance
+    raw = encode_samples(audio, Encoding.PCM_S16) + b"\x01"  # and inside a sample
+    result = listen("-", "--raw", "--model", str(untrained_model), stdin=raw)
+    assert result.returncode == 2
+    assert b"<stdin>: byte 96000: stream ends inside a frame" in result.stderr
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+    events = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [e["type"] for e in events] == ["utterance", "utterance", "error", "summary"]
+    assert events[-1]["status"] == "failed"
+    check_invariant(events[-1])
+
+
+def test_no_bundled_demo_conflicts(untrained_model, speech_wav):
+    result = listen(str(speech_wav), "--demo", "--model", str(untrained_model))
+    one_line_error(result, b"give one of: an input file, --demo, or --device")
