@@ -76,7 +76,9 @@ SENTENCES = (
 )
 
 
-def spoken_conversation(gap_s: float = 0.8, lead_s: float = 0.5, seed: int = 0) -> np.ndarray:
+def spoken_conversation(
+    gap_s: float = 0.8, lead_s: float = 0.5, seed: int = 0, room_tone: bool = True
+) -> np.ndarray:
     """Three espeak-ng sentences with different prosody, separated by pauses.
 
     Room tone runs under everything, as in a real recording: espeak-ng pads with
@@ -87,4 +89,6 @@ def spoken_conversation(gap_s: float = 0.8, lead_s: float = 0.5, seed: int = 0) 
     for text, pitch, speed in SENTENCES:
         parts += [0.8 * espeak(text, pitch=pitch, speed=speed), np.zeros(int(gap_s * RATE))]
     speech = np.concatenate(parts)
-    return (speech + quiet(len(speech) / RATE, rng)[: len(speech)]).astype(np.float32)
+    if room_tone:
+        speech = speech + quiet(len(speech) / RATE, rng)[: len(speech)]
+    return speech.astype(np.float32)

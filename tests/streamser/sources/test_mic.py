@@ -1,0 +1,170 @@
+"""The microphone path end to end: PyAudio recording from a PulseAudio null sink.
+
+Each test starts its own PulseAudio daemon (ENVIRONMENT.md): a null sink whose
+monitor is the default input, so whatever `paplay` plays into the sink is what
+the microphone hears, sample for sample. No sound card and no running audio
+server are needed; the daemon lives in a temporary directory and is killed at
+the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support.audio import wav_bytes
+from support.speech import RATE, SENTENCES, spoken_conversation
+
+from streamser import Recognizer
+from streamser.events import ErrorEvent, SummaryEvent, UtteranceEvent
+from streamser.sources.mic import DeviceLostError, MicSource, list_input_devices
+
+
+class Pulse:
+    """A private PulseAudio daemon with a 16 kHz mono null sink."""
+
+    def __init__(self, runtime: Path) -> None:
+        self.env = {**os.environ, "PULSE_RUNTIME_PATH": str(runtime), "HOME": str(runtime)}
+        subprocess.run(
+            [
+                "pulseaudio", "-D", "--exit-idle-time=-1", "-n",
+                "--load=module-native-protocol-unix",
+                "--load=module-null-sink sink_name=vsink rate=16000 channels=1",
+            ],
+            env=self.env, check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        for _ in range(100):
+            if self.run("pactl", "info").returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("pulseaudio did not come up")
+
+    def run(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(command, env=self.env, capture_output=True, timeout=timeout)
+
+    def play(self, path: Path) -> None:
+        result = self.run("paplay", str(path))
+        assert result.returncode == 0, result.stderr
+
+    def kill(self) -> None:
+        self.run("pulseaudio", "-k")
+
+
+@pytest.fixture
+def pulse(tmp_path, monkeypatch):
+    server = Pulse(tmp_path / "pulse")
+    # PortAudio's ALSA pulse plugin in this process finds the daemon through these.
+    for key in ("PULSE_RUNTIME_PATH", "HOME"):
+        monkeypatch.setenv(key, server.env[key])
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def spoken_wav(tmp_path_factory) -> Path:
+    # No room tone: the sink's monitor is digital silence until something plays,
+    # and webrtcvad reads a jump from zeros to noise as speech.
+    path = tmp_path_factory.mktemp("mic") / "spoken.wav"
+    path.write_bytes(wav_bytes(spoken_conversation(room_tone=False), RATE))
+    return path
+
+
+def streamser(*args: str, env: dict, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamser", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def test_devices_lists_the_pulse_input(pulse):
+    names = [d.name for d in list_input_devices()]
+    assert "default" in names and "pulse" in names
+    process = streamser("devices", env=pulse.env)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert b"pulse" in out and b"Hz" in out
+
+
+def test_the_microphone_hears_what_the_file_path_hears(pulse, loaded_model, spoken_wav):
+    with Recognizer(loaded_model) as recognizer:
+        from_file = [e for e in recognizer.iter_events(spoken_wav) if isinstance(e, UtteranceEvent)]
+        with MicSource(device="default") as source:
+            assert source.format.sample_rate_hz == RATE
+            next(source.blocks())  # the first read blocks until the stream is live
+            with recognizer.start(source) as run:
+                pulse.play(spoken_wav)
+                time.sleep(1.0)  # the hangover of the last sentence
+                run.stop()
+                events = list(run.events())
+    from_mic = [e for e in events if isinstance(e, UtteranceEvent)]
+    assert len(from_file) == len(from_mic) == len(SENTENCES)
+    assert [e.label for e in from_mic] == [e.label for e in from_file]
+    assert [e.status for e in from_mic] == [e.status for e in from_file]
+    summary = events[-1]
+    assert isinstance(summary, SummaryEvent) and summary.status == "stopped"
+    counts = summary.streams["ch0"]
+    assert counts.segmented == counts.ok + counts.uncertain + counts.dropped == len(SENTENCES)
+    assert all(e.latency_ms >= 0 for e in from_mic)
+
+
+def test_unknown_device_is_a_one_line_usage_error(pulse, untrained_model):
+    for device, message in (
+        ("no-such-mic", b"no input device matches 'no-such-mic' (inputs: "),
+        ("99", b"no input device with index 99"),
+    ):
+        process = streamser(
+            "listen", "--device", device, "--model", str(untrained_model), env=pulse.env
+        )
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 2
+        lines = err.decode().strip().splitlines()
+        assert len(lines) == 1 and message in err, err
+
+
+def test_a_device_that_disappears_ends_the_run_with_an_error_and_a_summary(
+    pulse, untrained_model, spoken_wav
+):
+    process = streamser(
+        "listen", "--device", "default", "--format", "jsonl", "--model", str(untrained_model),
+        env=pulse.env,
+    )  # fmt: skip
+    player = None
+    try:
+        time.sleep(3.0)  # past the first read, which blocks until the stream is live
+        player = subprocess.Popen(["paplay", str(spoken_wav)], env=pulse.env)
+        time.sleep(4.5)  # into the second sentence
+        pulse.kill()
+        out, err = process.communicate(timeout=30)
+    finally:
+        for child in (process, player):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+    assert process.returncode == 1, err
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert [e["type"] for e in events][-2:] == ["error", "summary"]
+    assert "stopped delivering audio" in events[-2]["message"]
+    summary = events[-1]
+    # The first sentence ended; the second was cut off and still got its event.
+    assert summary["status"] == "failed" and summary["totals"]["segmented"] == 2
+    counts = summary["totals"]
+    assert counts["segmented"] == counts["ok"] + counts["uncertain"] + counts["dropped"]
+    assert b"streamser listen: error: input device 'default' stopped delivering audio" in err
+
+
+def test_device_lost_is_reported_through_the_api(pulse, loaded_model):
+    with Recognizer(loaded_model) as recognizer, MicSource() as source:
+        next(source.blocks())
+        with recognizer.start(source) as run:
+            pulse.kill()
+            events = list(run.events())
+    assert isinstance(events[-2], ErrorEvent) and isinstance(run.error, DeviceLostError)
+    assert events[-1].status == "failed"
