@@ -213,3 +213,15 @@ def test_stdin_that_breaks_mid_stream_still_flushes_and_summarises(untrained_mod
 def test_no_bundled_demo_conflicts(untrained_model, speech_wav):
     result = listen(str(speech_wav), "--demo", "--model", str(untrained_model))
     one_line_error(result, b"give one of: an input file, --demo, or --device")
+
+
+def test_the_demo_runs_the_whole_pipeline(untrained_model):
+    from streamser.data import demo_audio_path
+
+    segments = json.loads(demo_audio_path().with_suffix(".json").read_text())["segments"]
+    events = events_of(listen("--demo", "--model", str(untrained_model)))
+    utterances = [e for e in events if e["type"] == "utterance"]
+    assert len(utterances) == len(segments) == 4
+    for event, segment in zip(utterances, segments, strict=True):
+        assert event["start"] <= segment["start_s"] and segment["end_s"] <= event["end"]
+    check_invariant(events[-1])
