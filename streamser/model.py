@@ -37,14 +37,14 @@ class ModelOptions:
         threads: Intra-op threads. One keeps a stream's latency steady and leaves
             cores to other streams; raise it for long utterances on an idle machine.
         gpu: Ask for the CUDA provider (onnxruntime-gpu and a GPU); an error if absent.
-        memory_arena: ORT's CPU arena. Off by default: utterance lengths vary, and
-            the arena keeps the largest size it ever saw, so memory would creep up
-            over hours; the cost is a few microseconds per run.
+        memory_arena: ORT's CPU arena: about 10 % faster inference. It keeps the
+            largest allocation it has seen, which the longest utterance bounds
+            (`max_utterance_ms`), so memory still stays flat over hours.
     """
 
     threads: int = 1
     gpu: bool = False
-    memory_arena: bool = False
+    memory_arena: bool = True
 
     def __post_init__(self) -> None:
         if self.threads < 1:

@@ -2,16 +2,19 @@
 
 import itertools
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 from support.audio import wav_bytes
 from support.speech import RATE, SENTENCES, conversation, spoken_conversation
 
-from streamser.audio import Encoding
+from streamser.audio import AudioFormat, Encoding
 from streamser.audio.formats import encode_samples
+from streamser.audio.wav import wav_header_bytes
 
 DURATIONS = [1.0, 2.2, 0.8, 1.6]
 VOLATILE = ("latency_ms", "elapsed_s", "realtime_factor", "source")
@@ -225,3 +228,46 @@ def test_the_demo_runs_the_whole_pipeline(untrained_model):
     for event, segment in zip(utterances, segments, strict=True):
         assert event["start"] <= segment["start_s"] and segment["end_s"] <= event["end"]
     check_invariant(events[-1])
+
+
+def start_listening_to_a_pipe(model) -> subprocess.Popen:
+    """`streamser listen -` fed 3.5 s that end mid-utterance, with the pipe left open."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamser", "listen", "-", "--model", str(model)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    audio = conversation([1.0, 2.0])[: int(RATE * 3.5)]
+    header = wav_header_bytes(AudioFormat(RATE, 1, Encoding.PCM_S16), data_bytes=None)
+    process.stdin.write(header + encode_samples(audio, Encoding.PCM_S16))
+    process.stdin.flush()
+    return process
+
+
+def test_ctrl_c_closes_the_open_utterance_and_prints_the_summary(untrained_model):
+    process = start_listening_to_a_pipe(untrained_model)
+    try:
+        time.sleep(3.0)  # start-up, then the audio is read; the read then waits on the pipe
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert [e["type"] for e in events] == ["utterance", "utterance", "summary"]
+    assert events[-1]["status"] == "stopped"
+    check_invariant(events[-1])
+
+
+def test_a_second_ctrl_c_exits_at_once(untrained_model):
+    process = start_listening_to_a_pipe(untrained_model)
+    try:
+        time.sleep(3.0)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGINT
