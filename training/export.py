@@ -93,3 +93,66 @@ def parity_error(model: MSACSERNet, onnx_path: Path, rate: int, seed: int = 0) -
             reference = model(torch.from_numpy(waveform)).logits.numpy()
         worst = max(worst, float(np.abs(ours - reference).max()))
     return worst
+
+
+def export_checkpoint(
+    checkpoint_path: Path,
+    output: Path,
+    name: str | None = None,
+    ood_method: str = "energy",
+    ood_tpr: float = 0.95,
+    extra_training_info: dict | None = None,
+) -> Path:
+    """Checkpoint -> calibrated, self-describing ONNX model.
+
+    The OOD threshold is calibrated on the run's validation split (held-out speakers
+    the checkpoint was selected on, never its test split).
+    """
+    from datetime import date
+
+    import streamser
+    from streamser.constants import SAMPLE_RATE_HZ
+    from training.calibration import calibrate
+    from training.checkpoint import load_checkpoint
+    from training.config import TrainConfig
+    from training.data import AudioCache
+    from training.experiment import partition
+    from training.predict import predict
+    from training.trainer import MAX_EVAL_SECONDS
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = checkpoint.build_model()
+    config = TrainConfig.from_dict(checkpoint.train_config)
+    data = partition(config)
+    logits, embeddings = predict(model, AudioCache(data.validation).audio, MAX_EVAL_SECONDS)
+    calibration = calibrate(logits, embeddings, method=ood_method, tpr=ood_tpr)
+    best = checkpoint.history.get("best_epoch")
+    metadata = ModelMetadata(
+        name=name or f"msac-sernet-{len(model.config.classes)}class",
+        labels=model.config.classes,
+        sample_rate=SAMPLE_RATE_HZ,
+        min_seconds=model.min_samples / SAMPLE_RATE_HZ,
+        max_seconds=MAX_EVAL_SECONDS,
+        frontend=model.config.frontend.to_metadata(),
+        ood=calibration,
+        training={
+            "corpora": sorted({u.corpus for u in data.train}),
+            "protocol": "speaker-disjoint train/validation/test"
+            + (", test sentences held out" if data.held_out_texts else ""),
+            "utterances": {
+                "train": len(data.train),
+                "validation": len(data.validation),
+                "test": len(data.test),
+            },
+            "loss": config.loss,
+            "msac": [head.name + ":" + head.mode for head in model.config.attributes],
+            "best_epoch": best,
+            "validation_ua": checkpoint.history.get("best_ua"),
+            "seed": config.seed,
+            "date": date.today().isoformat(),
+            "code_version": streamser.__version__,
+            **(extra_training_info or {}),
+        },
+        embedding_dim=model.config.embedding_dim,
+    )
+    return export_onnx(model, metadata, output)

@@ -113,3 +113,33 @@ class AttentiveStatisticsPooling(nn.Module):
         mean = (weights * x).sum(dim=-1)
         variance = (weights * x.square()).sum(dim=-1) - mean.square()
         return torch.cat([mean, torch.sqrt(variance.clamp(min=1e-6))], dim=1)
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masks on the features, in training mode only (Park et al. 2019)."""
+
+    def __init__(self, freq_masks: int, freq_width: int, time_masks: int, time_fraction: float):
+        super().__init__()
+        self.freq_masks = freq_masks
+        self.freq_width = freq_width
+        self.time_masks = time_masks
+        self.time_fraction = time_fraction
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """[batch, mels, frames] -> the same, with masked stripes set to the mean (0)."""
+        if not self.training:
+            return features
+        batch, mels, frames = features.shape
+        keep = torch.ones_like(features, dtype=torch.bool)
+        bins = torch.arange(mels, device=features.device)[None, :, None]
+        steps = torch.arange(frames, device=features.device)[None, None, :]
+        for _ in range(self.freq_masks):
+            width = torch.randint(0, self.freq_width + 1, (batch, 1, 1), device=features.device)
+            start = (torch.rand(batch, 1, 1, device=features.device) * (mels - width)).long()
+            keep &= ~((bins >= start) & (bins < start + width))
+        max_width = max(int(frames * self.time_fraction), 1)
+        for _ in range(self.time_masks):
+            width = torch.randint(0, max_width + 1, (batch, 1, 1), device=features.device)
+            start = (torch.rand(batch, 1, 1, device=features.device) * (frames - width)).long()
+            keep &= ~((steps >= start) & (steps < start + width))
+        return features * keep

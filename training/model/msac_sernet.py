@@ -32,6 +32,7 @@ from training.model.layers import (
     AdditiveMarginSoftmax,
     AttentiveStatisticsPooling,
     ResidualBlock,
+    SpecAugment,
     reverse_gradient,
 )
 
@@ -67,6 +68,7 @@ class ModelConfig:
     embedding_dim: Size of the L2-normalised embedding.
     am_scale, am_margin: AM-softmax s and m (m = 0 gives a cosine-softmax classifier).
     dropout: Before the embedding layer.
+    spec_augment: SpecAugment masks while training (never in the exported graph).
     attributes: Attribute heads (empty: plain emotion model).
     """
 
@@ -78,6 +80,7 @@ class ModelConfig:
     am_scale: float = 30.0
     am_margin: float = 0.2
     dropout: float = 0.2
+    spec_augment: bool = True
     attributes: tuple[AttributeHead, ...] = ()
 
     def to_dict(self) -> dict:
@@ -105,6 +108,7 @@ class MSACSERNet(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = LogMelFrontend(config.frontend)
+        self.spec_augment = SpecAugment(freq_masks=2, freq_width=8, time_masks=2, time_fraction=0.1)
         c = config.stem_channels
         self.stem = nn.ModuleList(
             [
@@ -129,7 +133,9 @@ class MSACSERNet(nn.Module):
         )
         self.attribute_heads = nn.ModuleDict(
             {
-                head.name: nn.Sequential(nn.Linear(pooled, 128), nn.ReLU(), nn.Linear(128, head.classes))
+                head.name: nn.Sequential(
+                    nn.Linear(pooled, 128), nn.ReLU(), nn.Linear(128, head.classes)
+                )
                 for head in config.attributes
             }
         )
@@ -140,7 +146,10 @@ class MSACSERNet(nn.Module):
         return max(self.config.frontend.min_samples, 8 * self.config.frontend.hop_samples)
 
     def pooled(self, waveform: torch.Tensor) -> torch.Tensor:
-        features = self.frontend(waveform)[:, None]  # [batch, 1, mels, frames]
+        features = self.frontend(waveform)
+        if self.config.spec_augment:
+            features = self.spec_augment(features)
+        features = features[:, None]  # [batch, 1, mels, frames]
         x = torch.cat([conv(features) for conv in self.stem], dim=1)
         x = self.blocks(F.relu(self.stem_norm(x)))
         return self.pooling(x.mean(dim=2))  # average over frequency

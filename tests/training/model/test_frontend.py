@@ -1,0 +1,49 @@
+"""The in-graph frontend computes the same features as the reference libraries."""
+
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from training.model.frontend import FrontendConfig, LogMelFrontend
+
+
+@pytest.mark.parametrize("seconds", [0.1, 1.0, 3.3])
+def test_mel_power_matches_librosa_melspectrogram(seconds):
+    config = FrontendConfig()
+    rng = np.random.default_rng(1)
+    waveform = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+    ours = LogMelFrontend(config).mel_power(torch.from_numpy(waveform)[None])[0].numpy()
+    reference = librosa.feature.melspectrogram(
+        y=waveform,
+        sr=16000,
+        n_fft=config.n_fft,
+        hop_length=config.hop_samples,
+        n_mels=config.n_mels,
+        fmin=config.f_min_hz,
+        fmax=config.f_max_hz,
+        htk=True,
+        norm=None,
+        center=True,
+        pad_mode="reflect",
+        power=2.0,
+    )
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-5 * reference.max())
+
+
+def test_normalised_features_have_zero_mean_unit_variance_per_band():
+    waveform = torch.randn(2, 16000) * torch.linspace(0.01, 1.0, 16000)
+    features = LogMelFrontend()(waveform)
+    np.testing.assert_allclose(features.mean(dim=-1).numpy(), 0.0, atol=1e-4)
+    np.testing.assert_allclose(features.std(dim=-1, unbiased=False).numpy(), 1.0, atol=1e-2)
+
+
+def test_level_does_not_change_normalised_features():
+    # Features are unit-variance per band, so 0.01 is 1 % of their spread; only the
+    # log floor (far below speech levels) keeps the match from being exact.
+    waveform = torch.randn(1, 8000, generator=torch.Generator().manual_seed(3)) * 0.05
+    frontend = LogMelFrontend()
+    np.testing.assert_allclose(
+        frontend(waveform).numpy(), frontend(waveform * 8).numpy(), atol=1e-2
+    )

@@ -1,0 +1,144 @@
+"""`streamser train`, `evaluate` and `export`: the offline commands of the one CLI.
+
+Imported whenever `streamser` builds its parser, so only argparse and the Command
+contract load here; torch and the training code load inside `run`, and a missing
+`train` extra becomes one line that names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from streamser.cli.command import Command
+from streamser.errors import MissingExtraError
+
+
+def _require_training_extra(command: str) -> None:
+    for module in ("torch", "onnx", "onnxscript", "librosa", "sklearn", "matplotlib"):
+        try:
+            __import__(module)
+        except ImportError as error:
+            raise MissingExtraError(f"streamser {command}", "train", module) from error
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        action="append",
+        metavar="SPEC",
+        help="training corpus: NAME=DIR for a public corpus loader (emodb, iemocap, ravdess, "
+        "casia, enterface, cremad) or a manifest CSV (repeatable)",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file with TrainConfig fields")
+    parser.add_argument("-o", "--output-dir", help="run directory (checkpoints, logs, plots)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--loss", choices=["am-softmax", "cross-entropy"])
+    parser.add_argument("--no-msac", action="store_true", help="switch attribute control off")
+    parser.add_argument("--threads", type=int, help="torch threads per process")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    _require_training_extra("train")
+    from training.checkpoint import load_checkpoint
+    from training.config import AttributeControl, TrainConfig
+    from training.trainer import Trainer
+
+    overrides = {
+        "data": tuple(args.data) if args.data else None,
+        "output_dir": args.output_dir,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "loss": args.loss,
+        "threads": args.threads,
+        "msac": AttributeControl.off() if args.no_msac else None,
+    }
+    if args.config:
+        config = TrainConfig.from_toml(args.config, **overrides)
+    else:
+        config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    trainer = Trainer(config)
+    if args.resume:
+        trainer.resume(load_checkpoint(Path(config.output_dir) / "last.pt"))
+    best = trainer.fit()
+    print(best)
+    return 0
+
+
+def configure_evaluate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="checkpoint (.pt) or exported model (.onnx)")
+    parser.add_argument(
+        "data",
+        nargs="*",
+        help="NAME=DIR or manifest CSV to evaluate on; without it, the checkpoint's own test split",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="JSON report (a confusion PNG goes beside it)"
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    _require_training_extra("evaluate")
+    from streamser.errors import StreamserError
+    from training.evaluate import evaluate, print_evaluation, write_report
+    from training.experiment import load_data, test_split_of
+    from training.predict import EmotionPredictor
+
+    predictor = EmotionPredictor(args.model)
+    if args.data:
+        utterances = load_data(tuple(args.data))
+        title = f"{args.model.name} on {', '.join(args.data)}"
+    elif args.model.suffix == ".pt":
+        utterances = test_split_of(args.model)
+        title = f"{args.model.name} on its held-out test split"
+    else:
+        raise StreamserError("an ONNX model needs DATA to evaluate on")
+    result = evaluate(predictor, utterances)
+    print_evaluation(result, title)
+    if args.output:
+        write_report(result, args.output, title)
+    return 0
+
+
+TRAIN = Command(
+    name="train",
+    help="train MSAC-SERNet on labelled corpora",
+    configure=configure_train,
+    run=run_train,
+)
+EVALUATE = Command(
+    name="evaluate",
+    help="WA/UA and confusion matrix of a checkpoint or ONNX model",
+    configure=configure_evaluate,
+    run=run_evaluate,
+)
+
+
+def configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="training checkpoint (.pt)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="ONNX model to write")
+    parser.add_argument("--name", help="model name recorded in the metadata")
+    parser.add_argument("--ood-method", default="energy", choices=["energy", "msp", "max_logit"])
+    parser.add_argument(
+        "--ood-tpr", type=float, default=0.95, help="share of in-distribution utterances accepted"
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    _require_training_extra("export")
+    from training.export import export_checkpoint
+
+    print(export_checkpoint(args.checkpoint, args.output, args.name, args.ood_method, args.ood_tpr))
+    return 0
+
+
+EXPORT = Command(
+    name="export",
+    help="export a checkpoint to a calibrated, self-describing ONNX model",
+    configure=configure_export,
+    run=run_export,
+)
