@@ -79,7 +79,7 @@ def test_export_is_self_describing_and_matches_torch(trained_run, tmp_path):
 
 
 def test_onnx_and_checkpoint_evaluate_identically(trained_run, tmp_path):
-    output, best = trained_run
+    _, best = trained_run
     config = TrainConfig.from_dict(load_checkpoint(best).train_config)
     test = partition(config).test
     onnx_path = export_checkpoint(best, tmp_path / "model.onnx")
