@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from streamser.runtime import Run
 from streamser.segmenter import SegmenterOptions
 from streamser.sources.base import Source
 from streamser.stream import StreamFront
-from streamser.vad import VadOptions, make_vad
+from streamser.vad import make_vad
 from streamser.worker import Worker
 
 
@@ -49,8 +49,7 @@ class RecognizerOptions:
     """Everything about a recognizer except the model itself.
 
     Attributes:
-        segmenter: How frames become utterances.
-        vad: Which speech detector.
+        segmenter: How frames become utterances, the speech detector included.
         ood: Overrides of the model's OOD calibration.
         ring_s: Seconds of audio each stream's ring holds; a live source drops an
             utterance whose audio the worker has not read within this time.
@@ -58,7 +57,6 @@ class RecognizerOptions:
     """
 
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
-    vad: VadOptions = field(default_factory=VadOptions)
     ood: OodOptions = field(default_factory=OodOptions)
     ring_s: float = 60.0
     stats_interval_s: float = 10.0
@@ -147,7 +145,6 @@ class Recognizer:
         """The options in effect, for the summary event."""
         return {
             "segmenter": self.options.segmenter.to_dict(),
-            "vad": asdict(self.options.vad),
             "ood": self.gate.describe(),
             "ring_s": self.options.ring_s,
             "stats_interval_s": self.options.stats_interval_s,
@@ -180,7 +177,7 @@ class StreamRecognizer:
         self._front = StreamFront(
             0,
             name,
-            make_vad(options.vad),
+            make_vad(options.segmenter.vad),
             options.segmenter,
             int(options.ring_s * SAMPLE_RATE_HZ),
         )

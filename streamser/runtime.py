@@ -81,7 +81,7 @@ class Run:
         self._worker = Worker(recognizer.model, recognizer.gate)
         ring_samples = int(options.ring_s * SAMPLE_RATE_HZ)
         self._fronts = [
-            StreamFront(i, name, make_vad(options.vad), options.segmenter, ring_samples)
+            StreamFront(i, name, make_vad(options.segmenter.vad), options.segmenter, ring_samples)
             for i, name in enumerate(source.stream_names)
         ]
         self._queue = JobQueue(queue_bound(options.segmenter, ring_samples))

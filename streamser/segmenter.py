@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from streamser.constants import FRAME_MS, FRAME_SAMPLES
-from streamser.vad import Vad
+from streamser.vad import Vad, VadOptions
 
 
 @dataclass(frozen=True)
 class SegmenterOptions:
-    """How frames become utterances. Durations are rounded up to whole 30 ms frames
-    unless noted.
+    """How frames become utterances: the detector and the state machine around it.
+    Durations are rounded up to whole 30 ms frames unless noted.
 
     Attributes:
+        vad: Which detector decides speech per frame, and how eagerly
+            (webrtcvad aggressiveness, silero threshold).
         pre_roll_ms: Audio kept before the first speech frame of the window that
             started the utterance (onsets are soft; the detector is late).
         start_window_ms: Window over which speech frames are counted to start.
@@ -42,6 +44,7 @@ class SegmenterOptions:
             coming during a monologue.
     """
 
+    vad: VadOptions = field(default_factory=VadOptions)
     pre_roll_ms: int = 300
     start_window_ms: int = 240
     start_ratio: float = 0.6

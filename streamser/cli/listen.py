@@ -147,12 +147,12 @@ def _options(args: argparse.Namespace) -> RecognizerOptions:
     try:
         return RecognizerOptions(
             segmenter=SegmenterOptions(
+                vad=VadOptions(kind=args.vad, aggressiveness=args.aggressiveness),
                 pre_roll_ms=args.pre_roll_ms,
                 hangover_ms=args.hangover_ms,
                 min_speech_ms=args.min_speech_ms,
                 max_utterance_ms=args.max_utterance_ms,
             ),
-            vad=VadOptions(kind=args.vad, aggressiveness=args.aggressiveness),
             ood=OodOptions(method=args.ood_method, tpr=args.ood_tpr),
             ring_s=args.ring_seconds,
             stats_interval_s=args.stats_interval,

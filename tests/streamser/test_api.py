@@ -20,7 +20,7 @@ from streamser.model import ModelOptions
 from streamser.runtime import Run
 
 SIGNATURES = {
-    "Recognizer": "(model: 'EmotionModel | str | os.PathLike | None' = None, options: 'RecognizerOptions' = RecognizerOptions(segmenter=SegmenterOptions(pre_roll_ms=300, start_window_ms=240, start_ratio=0.6, hangover_ms=300, stop_ratio=0.9, min_speech_ms=300, max_utterance_ms=8000), vad=VadOptions(kind='webrtc', aggressiveness=2, silero_threshold=0.5), ood=OodOptions(method=None, tpr=None), ring_s=60.0, stats_interval_s=10.0), model_options: 'ModelOptions' = ModelOptions(threads=1, gpu=False, memory_arena=True)) -> 'None'",
+    "Recognizer": "(model: 'EmotionModel | str | os.PathLike | None' = None, options: 'RecognizerOptions' = RecognizerOptions(segmenter=SegmenterOptions(vad=VadOptions(kind='webrtc', aggressiveness=2, silero_threshold=0.5), pre_roll_ms=300, start_window_ms=240, start_ratio=0.6, hangover_ms=300, stop_ratio=0.9, min_speech_ms=300, max_utterance_ms=8000), ood=OodOptions(method=None, tpr=None), ring_s=60.0, stats_interval_s=10.0), model_options: 'ModelOptions' = ModelOptions(threads=1, gpu=False, memory_arena=True)) -> 'None'",
     "Recognizer.stream": "(self, name: 'str' = 'ch0') -> 'StreamRecognizer'",
     "Recognizer.start": "(self, source: 'Source | str | os.PathLike') -> 'Run'",
     "Recognizer.iter_events": "(self, source: 'Source | str | os.PathLike') -> 'Iterator[Event]'",
@@ -32,9 +32,9 @@ SIGNATURES = {
     "Run.stop": "(self) -> 'None'",
 }
 OPTION_FIELDS = {
-    RecognizerOptions: ["segmenter", "vad", "ood", "ring_s", "stats_interval_s"],
+    RecognizerOptions: ["segmenter", "ood", "ring_s", "stats_interval_s"],
     SegmenterOptions: [
-        "pre_roll_ms", "start_window_ms", "start_ratio", "hangover_ms", "stop_ratio",
+        "vad", "pre_roll_ms", "start_window_ms", "start_ratio", "hangover_ms", "stop_ratio",
         "min_speech_ms", "max_utterance_ms",
     ],
     VadOptions: ["kind", "aggressiveness", "silero_threshold"],

@@ -165,7 +165,7 @@ def test_options_are_echoed_in_the_summary(recognizer, speech):
     summary = list(recognizer.iter_events(io.BytesIO(wav_bytes(speech / 32768.0, 16000))))[-1]
     options = summary.to_dict()["options"]
     assert options["segmenter"]["hangover_ms"] == 300
-    assert options["vad"]["kind"] == "webrtc"
+    assert options["segmenter"]["vad"]["kind"] == "webrtc"
     assert options["ood"] == {"method": "energy", "threshold": 0.0, "tpr": 0.95}
 
 

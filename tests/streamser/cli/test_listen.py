@@ -159,7 +159,7 @@ def test_silero_vad_agrees_with_webrtcvad_on_spoken_sentences(untrained_model, t
     counts = {}
     for vad in ("webrtc", "silero"):
         events = events_of(listen(str(path), "--model", str(untrained_model), "--vad", vad))
-        assert events[-1]["options"]["vad"]["kind"] == vad
+        assert events[-1]["options"]["segmenter"]["vad"]["kind"] == vad
         counts[vad] = events[-1]["totals"]["segmented"]
     assert counts == {"webrtc": len(SENTENCES), "silero": len(SENTENCES)}
 

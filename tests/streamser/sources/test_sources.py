@@ -9,7 +9,7 @@ from support.audio import sine, wav_bytes
 
 from streamser.audio import AudioFormat, ChannelMode, Encoding
 from streamser.errors import SourceError
-from streamser.sources import FileSource, PushSource
+from streamser.sources import FileSource, PushSource, Source
 from streamser.sources.base import stream_names
 from streamser.sources.mic import InputDevice, find_device
 
@@ -74,3 +74,36 @@ def test_push_source_converts_mulaw_bytes_at_8khz():
     assert sum(len(b[0]) for b in blocks) == 1600
     with pytest.raises(ValueError, match="int16 or float"):
         source.push(np.zeros(10, dtype=np.int32))
+
+
+class FlakyStream:
+    """A PyAudio stream stand-in: one overflow, one good read, then the device is gone."""
+
+    def __init__(self, frames: int) -> None:
+        self.answers = [OSError(-9981, "Input overflowed"), b"\x01\x00" * frames]
+        self.answers.append(OSError(-9999, "Unanticipated host error"))
+
+    def read(self, frames, exception_on_overflow):
+        assert exception_on_overflow  # overflows must be seen to be counted
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_mic_counts_overflows_as_silence_and_reports_a_lost_device():
+    from streamser.audio import StreamConverter
+    from streamser.sources.mic import DeviceLostError, MicSource
+
+    source = MicSource.__new__(MicSource)  # no PortAudio: the reading logic alone
+    Source.__init__(source)
+    source.device = DEVICES[1]
+    source.format = AudioFormat(16000, 1, Encoding.PCM_S16)
+    source._converter = StreamConverter(source.format)
+    source._buffer_frames = 480
+    source._stream = FlakyStream(480)
+    blocks = source.blocks()
+    assert not next(blocks)[0].any() and source.overflows == 1  # silence keeps time
+    assert next(blocks)[0].tolist() == [1] * 480
+    with pytest.raises(DeviceLostError, match="'USB Headset Mic' stopped delivering audio"):
+        next(blocks)
