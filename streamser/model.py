@@ -134,7 +134,11 @@ class EmotionModel:
         _check_signature(session, metadata, path)
         sha = hashlib.sha256(data).hexdigest()
         log.info("loaded %s (%s, sha256 %s, %s)", path, metadata.name, sha[:12], providers)
-        return cls(session, metadata, path, sha)
+        model = cls(session, metadata, path, sha)
+        # ORT allocates and plans on the first run; pay that here, not on the
+        # first utterance of a live stream, whose latency would show it.
+        model.infer(np.zeros(metadata.sample_rate, dtype=np.float32))
+        return model
 
     def infer(self, waveform: np.ndarray) -> Inference:
         """One utterance of float32 samples in [-1, 1] at the model's rate -> its outputs.

@@ -17,7 +17,7 @@ from streamser.audio.formats import encode_samples
 from streamser.audio.wav import wav_header_bytes
 
 DURATIONS = [1.0, 2.2, 0.8, 1.6]
-VOLATILE = ("latency_ms", "elapsed_s", "realtime_factor", "source")
+VOLATILE = ("latency_ms", "elapsed_s", "realtime_factor", "source", "queue_depth")
 
 
 def listen(*args: str, stdin: bytes | None = None, timeout: float = 120):
