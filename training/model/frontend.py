@@ -4,8 +4,11 @@ The STFT is a fixed `conv1d` whose kernels are the windowed cos/sin basis: it
 exports with either ONNX exporter and runs 2-3x faster in onnxruntime than the
 ONNX STFT operator. The mel filterbank is librosa's (HTK scale, no area
 normalisation, the same as torchaudio's default), and per-utterance
-normalisation removes the channel and level of the recording, which differ
-between corpora far more than emotion does.
+normalisation removes the level of the recording, which differs between
+corpora and microphones far more than emotion does. It is global (one mean and
+standard deviation over all bands and frames) by default: per-band
+normalisation would also remove the long-term spectrum, and with it spectral
+tilt, a voice-quality cue that separates angry from sad speech.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ class FrontendConfig:
     n_mels: Mel bands.
     f_min_hz, f_max_hz: Band edges of the filterbank.
     log_floor: Added before the log so silence stays finite.
-    normalise: Per-utterance mean/variance normalisation of each mel band.
+    normalise: Per-utterance mean/variance normalisation: "global" (all bands
+        together, keeps spectral shape), "band" (each band, also removes the
+        channel's spectral colouring) or "none".
     """
 
     sample_rate_hz: int = SAMPLE_RATE_HZ
@@ -40,9 +45,11 @@ class FrontendConfig:
     f_min_hz: float = 20.0
     f_max_hz: float = 8000.0
     log_floor: float = 1e-6
-    normalise: bool = True
+    normalise: str = "global"
 
     def __post_init__(self) -> None:
+        if self.normalise not in ("global", "band", "none"):
+            raise ValueError(f"normalise={self.normalise!r}: expected global, band or none")
         if not 0 <= self.f_min_hz < self.f_max_hz <= self.sample_rate_hz / 2:
             raise ValueError("need 0 <= f_min_hz < f_max_hz <= sample_rate_hz / 2")
 
@@ -107,8 +114,9 @@ class LogMelFrontend(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         features = torch.log(self.mel_power(waveform) + self.config.log_floor)
-        if self.config.normalise:
-            mean = features.mean(dim=-1, keepdim=True)
-            std = features.std(dim=-1, keepdim=True, unbiased=False)
-            features = (features - mean) / (std + 1e-5)
-        return features
+        if self.config.normalise == "none":
+            return features
+        axes = (-1,) if self.config.normalise == "band" else (-2, -1)
+        mean = features.mean(dim=axes, keepdim=True)
+        std = features.std(dim=axes, keepdim=True, unbiased=False)
+        return (features - mean) / (std + 1e-5)

@@ -161,6 +161,17 @@ _ESPEAK_VOICES = {
         ("en-gb-x-rp+f2", labels.FEMALE),
         ("en-us+m7", labels.MALE),
         ("en-029+f5", labels.FEMALE),
+        # More variants: a model trained on SynthEmo generalises across speakers only
+        # if it has met many of them.
+        ("en-us+m1", labels.MALE),
+        ("en+m2", labels.MALE),
+        ("en-us+m4", labels.MALE),
+        ("en+m6", labels.MALE),
+        ("en-us+f1", labels.FEMALE),
+        ("en+f2", labels.FEMALE),
+        ("en-us+linda", labels.FEMALE),
+        ("en+annie", labels.FEMALE),
+        ("en-us+steph", labels.FEMALE),
     ),
     "de": (
         ("de", labels.MALE),

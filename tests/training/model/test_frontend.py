@@ -32,11 +32,25 @@ def test_mel_power_matches_librosa_melspectrogram(seconds):
     np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-5 * reference.max())
 
 
-def test_normalised_features_have_zero_mean_unit_variance_per_band():
+def test_band_normalisation_gives_each_band_zero_mean_unit_variance():
     waveform = torch.randn(2, 16000) * torch.linspace(0.01, 1.0, 16000)
-    features = LogMelFrontend()(waveform)
+    features = LogMelFrontend(FrontendConfig(normalise="band"))(waveform)
     np.testing.assert_allclose(features.mean(dim=-1).numpy(), 0.0, atol=1e-4)
     np.testing.assert_allclose(features.std(dim=-1, unbiased=False).numpy(), 1.0, atol=1e-2)
+
+
+def test_global_normalisation_keeps_the_spectral_tilt():
+    rng = np.random.default_rng(0)
+    white = torch.from_numpy((0.1 * rng.standard_normal(16000)).astype(np.float32))[None]
+    dull = torch.from_numpy(np.convolve(white[0].numpy(), np.ones(8) / 8, "same").astype(np.float32))[None]
+    frontend = LogMelFrontend()
+    for waveform in (white, dull):
+        features = frontend(waveform)
+        np.testing.assert_allclose(features.mean().item(), 0.0, atol=1e-4)
+        np.testing.assert_allclose(features.std(unbiased=False).item(), 1.0, atol=1e-3)
+    # The low-passed signal keeps less energy in the top bands than the white one.
+    top = slice(48, 64)
+    assert frontend(dull)[0, top].mean() < frontend(white)[0, top].mean() - 0.5
 
 
 def test_level_does_not_change_normalised_features():

@@ -1,0 +1,135 @@
+"""The bundled model's card, written from the numbers the regeneration measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+import onnxruntime
+
+from streamser.metadata import METADATA_KEY, ModelMetadata
+
+CARD = Template("""\
+# Model card: $name
+
+**Trained on synthetic speech only.** This model learned emotion from SynthEmo: speech that
+text-to-speech engines rendered with rule-based emotional prosody. It shows the whole pipeline
+working; it is not a model of human emotional expression and will often be wrong on real
+voices. Train on a real corpus for real use (see below).
+
+| | |
+| --- | --- |
+| file | `$file` ($size_mb MB), sha256 `$sha256` |
+| labels | $labels |
+| input | mono float32 waveform, 16 kHz, $min_seconds s to $max_seconds s (longer: centre crop) |
+| outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d, L2-normalised) |
+| network | MSAC-SERNet, $loss, attribute control: $msac |
+| OOD gate | $ood_method score >= $ood_threshold (accepts $ood_tpr of held-out ID utterances) |
+
+## Data and protocol
+
+- Corpora: $corpora ($per_class files per emotion and engine, clean, 16 kHz); each voice of
+  espeak-ng, flite and festival is a speaker.
+- Split: $split.
+- Speaker-disjoint: no voice is in two parts. A quarter of the sentences is held out of
+  training and validation; the test set holds only those sentences, spoken by held-out voices.
+- Selection: each run keeps its epoch with the best validation UA; the shipped model is the
+  $shipped_variant run (seed $shipped_seed) with the best validation UA among its seeds.
+
+## Results on the test set (held-out voices and sentences)
+
+WA $test_wa, UA $test_ua on $test_n utterances, measured on the exported ONNX file.
+
+| class | recall | utterances |
+| --- | --- | --- |
+$recall_rows
+
+The confusion matrix (rows true, columns predicted) is `default-evaluation.png`; the numbers
+are in `default-evaluation.json`.
+
+## Ablation (same data, protocol and seeds)
+
+| variant | test UA per seed | UA mean ± std | WA mean |
+| --- | --- | --- | --- |
+$ablation_rows
+
+"cross-entropy" is the same cosine classifier without margin (AM-softmax with m = 0), so the
+rows differ only in the margin and in attribute control. With $test_n test utterances one
+utterance moves UA by about $one_utterance points: read differences smaller than the spread
+across seeds as noise.
+
+## Intended use and limits
+
+- Demonstrations, tests and a template: it makes `streamser listen` work out of the box.
+  Its labels on human speech are not to be trusted.
+- The OOD gate marks utterances unlike the training data `uncertain`; human speech is far
+  from synthetic speech, so expect many `uncertain` events from a microphone.
+- Four classes only; other emotions are out of distribution by design.
+
+## Train on a real corpus
+
+```sh
+bin/setup train
+.venv/bin/streamser train --data emodb=/data/emodb -o runs/emodb --epochs 40
+.venv/bin/streamser evaluate runs/emodb/best.pt        # its held-out speakers
+.venv/bin/streamser export runs/emodb/best.pt -o emodb.onnx
+.venv/bin/streamser listen --model emodb.onnx
+```
+
+## Reproduce
+
+`bin/make-default-model` regenerates this card, the model and the ablation ($minutes min on
+a 2-core CPU for this run). The test numbers above come back from:
+
+```sh
+.venv/bin/streamser evaluate runs/default-model/runs/$run_dir/best.pt
+```
+""")
+
+
+def write_model_card(summary: dict, model_path: Path, card_path: Path) -> Path:
+    from training.default_model import run_name
+
+    session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    metadata = ModelMetadata.from_json(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    test = summary["test"]
+    shipped = summary["shipped_run"]
+    recall_rows = [
+        f"| {label} | {test['recall'][label]:.3f} | {sum(row)} |"
+        for label, row in zip(test["labels"], test["confusion"], strict=True)
+    ]
+    ablation_rows = [
+        f"| {row['variant']} | {', '.join(f'{ua:.3f}' for ua in row['test_ua'])} "
+        f"| {row['ua_mean']:.3f} ± {row['ua_std']:.3f} | {row['wa_mean']:.3f} |"
+        for row in summary["ablation"]
+    ]
+    card = CARD.substitute(
+        name=metadata.name,
+        file=model_path.name,
+        size_mb=f"{model_path.stat().st_size / 1e6:.1f}",
+        sha256=summary["sha256"][:16],
+        labels=", ".join(metadata.labels),
+        min_seconds=f"{metadata.min_seconds:.2f}",
+        max_seconds=f"{metadata.max_seconds:.0f}",
+        embedding_dim=metadata.embedding_dim,
+        loss=metadata.training.get("loss"),
+        msac=", ".join(metadata.training.get("msac", [])) or "off",
+        ood_method=metadata.ood.method,
+        ood_threshold=f"{metadata.ood.threshold:.3f}",
+        ood_tpr=f"{metadata.ood.tpr:.0%}",
+        corpora=", ".join(metadata.training.get("corpora", [])),
+        per_class=summary["recipe"]["per_class"],
+        split=summary["split"],
+        shipped_variant=shipped["variant"],
+        shipped_seed=shipped["seed"],
+        test_wa=f"{test['weighted_accuracy']:.3f}",
+        test_ua=f"{test['unweighted_accuracy']:.3f}",
+        test_n=test["utterances"],
+        recall_rows="\n".join(recall_rows),
+        ablation_rows="\n".join(ablation_rows),
+        one_utterance=f"{100 * len(test['labels']) / max(test['utterances'], 1):.0f}",
+        minutes=f"{summary['minutes']:.0f}",
+        run_dir=run_name(shipped["variant"], shipped["seed"]),
+    )
+    card_path.write_text(card)
+    return card_path
