@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from streamser.errors import ModelError
-from streamser.metadata import OOD_METHODS, OodCalibration
+from streamser.metadata import OOD_METHODS, OodCalibration, decode_array
 
 QUANTILE_POINTS = 101
 """`id_quantiles` holds the 0th..100th percentiles: 101 values per method."""
@@ -213,7 +213,10 @@ def _scorer(method: str, calibration: OodCalibration):
 def _param_array(params: dict[str, Any], key: str, method: str, ndim: int) -> np.ndarray:
     if key not in params:
         raise ModelError(f"OOD {method!r} needs ood.params[{key!r}], which the model lacks")
-    value = np.asarray(params[key], dtype=np.float64)
+    try:
+        value = decode_array(params[key])
+    except ValueError as error:
+        raise ModelError(f"OOD {method!r}: ood.params[{key!r}]: {error}") from None
     if value.ndim != ndim or value.size == 0:
         raise ModelError(f"OOD {method!r}: ood.params[{key!r}] must be a non-empty {ndim}-d array")
     return value

@@ -1,4 +1,5 @@
-"""OOD calibration at export: thresholds from held-out in-distribution utterances.
+"""OOD calibration at export: score parameters from training embeddings, thresholds
+from held-out in-distribution utterances.
 
 Scores come from `streamser.ood`, the functions the runtime gate applies, so the
 threshold written here means exactly the same thing at run time.
@@ -8,15 +9,46 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamser.metadata import OodCalibration
+from streamser.metadata import OodCalibration, encode_array
 from streamser.ood import QUANTILE_POINTS, ood_score, threshold_for_tpr
 
 LOGIT_METHODS = ("energy", "msp", "max_logit")
+EMBEDDING_METHODS = ("mahalanobis", "knn")
+KNN_REFERENCE_SIZE = 512
+KNN_K = 5
+COVARIANCE_SHRINKAGE = 0.05
 
 
 def id_quantiles(scores: np.ndarray) -> list[float]:
     """The 0th..100th percentiles of in-distribution scores."""
     return [float(q) for q in np.quantile(scores, np.linspace(0, 1, QUANTILE_POINTS))]
+
+
+def embedding_params(
+    embeddings: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0
+) -> dict:
+    """What Mahalanobis and KNN need, from in-distribution training embeddings.
+
+    Mahalanobis: class means and the precision of the covariance shared by all
+    classes (Lee et al. 2018), shrunk towards a scaled identity so that it stays
+    invertible with fewer utterances than dimensions. KNN: a seeded subsample of
+    the embeddings, stored as float16 (Sun et al. 2022 use the full training set;
+    a few hundred keep the model file small and the lookup fast).
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    means = np.stack([x[labels == c].mean(axis=0) for c in range(classes)])
+    centred = x - means[labels]
+    covariance = centred.T @ centred / len(x)
+    target = np.trace(covariance) / len(covariance) * np.eye(len(covariance))
+    shrunk = (1 - COVARIANCE_SHRINKAGE) * covariance + COVARIANCE_SHRINKAGE * target
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(x), size=min(KNN_REFERENCE_SIZE, len(x)), replace=False)
+    return {
+        "class_means": encode_array(means),
+        "precision": encode_array(np.linalg.inv(shrunk)),
+        "reference": encode_array(x[np.sort(pick)], "float16"),
+        "k": min(KNN_K, len(pick)),
+    }
 
 
 def calibrate(
@@ -25,26 +57,30 @@ def calibrate(
     method: str = "energy",
     tpr: float = 0.95,
     temperature: float = 1.0,
-    methods: tuple[str, ...] = LOGIT_METHODS,
+    params: dict | None = None,
 ) -> OodCalibration:
-    """A calibration for `method` at `tpr`, with quantiles for every method in `methods`.
+    """A calibration for `method` at `tpr`, with quantiles for every method it can serve.
 
     Args:
         logits, embeddings: Model outputs on held-out in-distribution utterances.
         method: The method the runtime applies by default.
         tpr: Share of in-distribution utterances the threshold accepts.
         temperature: For msp and energy.
-        methods: Methods the runtime may switch to (`--ood-method`); each gets quantiles.
+        params: `embedding_params(...)`; without them only logit methods are calibrated.
     """
-    base = OodCalibration(method=method, threshold=0.0, tpr=tpr, temperature=temperature)
-    quantiles = {
-        name: id_quantiles(ood_score(name, logits, embeddings, base))
-        for name in dict.fromkeys((method, *methods))
-    }
+    params = params or {}
+    methods = LOGIT_METHODS + (EMBEDDING_METHODS if params else ())
+    if method not in methods:
+        raise ValueError(f"cannot calibrate {method!r} without embedding parameters")
+    base = OodCalibration(
+        method=method, threshold=0.0, tpr=tpr, temperature=temperature, params=params
+    )
+    quantiles = {name: id_quantiles(ood_score(name, logits, embeddings, base)) for name in methods}
     return OodCalibration(
         method=method,
         threshold=threshold_for_tpr(quantiles[method], tpr),
         tpr=tpr,
         temperature=temperature,
+        params=params,
         id_quantiles=quantiles,
     )

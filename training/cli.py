@@ -122,7 +122,11 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="training checkpoint (.pt)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="ONNX model to write")
     parser.add_argument("--name", help="model name recorded in the metadata")
-    parser.add_argument("--ood-method", default="energy", choices=["energy", "msp", "max_logit"])
+    parser.add_argument(
+        "--ood-method",
+        default="energy",
+        choices=["energy", "msp", "max_logit", "mahalanobis", "knn"],
+    )
     parser.add_argument(
         "--ood-tpr", type=float, default=0.95, help="share of in-distribution utterances accepted"
     )

@@ -112,7 +112,7 @@ def export_checkpoint(
 
     import streamser
     from streamser.constants import SAMPLE_RATE_HZ
-    from training.calibration import calibrate
+    from training.calibration import calibrate, embedding_params
     from training.checkpoint import load_checkpoint
     from training.config import TrainConfig
     from training.data import AudioCache
@@ -125,7 +125,12 @@ def export_checkpoint(
     config = TrainConfig.from_dict(checkpoint.train_config)
     data = partition(config)
     logits, embeddings = predict(model, AudioCache(data.validation).audio, MAX_EVAL_SECONDS)
-    calibration = calibrate(logits, embeddings, method=ood_method, tpr=ood_tpr)
+    _, train_embeddings = predict(model, AudioCache(data.train).audio, MAX_EVAL_SECONDS)
+    train_labels = np.array([model.config.classes.index(u.emotion) for u in data.train])
+    params = embedding_params(
+        train_embeddings, train_labels, len(model.config.classes), config.seed
+    )
+    calibration = calibrate(logits, embeddings, method=ood_method, tpr=ood_tpr, params=params)
     best = checkpoint.history.get("best_epoch")
     metadata = ModelMetadata(
         name=name or f"msac-sernet-{len(model.config.classes)}class",

@@ -1,0 +1,58 @@
+"""OOD calibration: thresholds accept the share of in-distribution data they promise."""
+
+import numpy as np
+import pytest
+
+from streamser.ood import OodGate, OodOptions
+from training.calibration import calibrate, embedding_params
+
+
+def clusters(n: int, rng: np.random.Generator, dim: int = 16, classes: int = 4):
+    centres = np.eye(classes, dim) * 3
+    labels = rng.integers(0, classes, n)
+    embeddings = centres[labels] + 0.3 * rng.standard_normal((n, dim))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    logits = 10 * embeddings @ (centres / 3).T
+    return logits, embeddings, labels
+
+
+@pytest.mark.parametrize("method", ["energy", "msp", "max_logit", "mahalanobis", "knn"])
+def test_each_method_accepts_the_calibrated_share_of_fresh_in_distribution_data(method):
+    rng = np.random.default_rng(0)
+    _, train_embeddings, train_labels = clusters(2000, rng)
+    val_logits, val_embeddings, _ = clusters(2000, rng)
+    params = embedding_params(train_embeddings, train_labels, classes=4)
+    calibration = calibrate(val_logits, val_embeddings, method=method, tpr=0.9, params=params)
+    gate = OodGate(calibration)
+    logits, embeddings, _ = clusters(2000, rng)
+    accepted = np.mean(
+        [gate.decide(lo, em).accepted for lo, em in zip(logits, embeddings, strict=True)]
+    )
+    assert accepted == pytest.approx(0.9, abs=0.03)
+
+
+def test_embedding_methods_reject_what_lies_between_the_classes():
+    rng = np.random.default_rng(1)
+    _, train_embeddings, train_labels = clusters(2000, rng)
+    val_logits, val_embeddings, _ = clusters(1000, rng)
+    params = embedding_params(train_embeddings, train_labels, classes=4)
+    calibration = calibrate(val_logits, val_embeddings, params=params)
+    outlier = np.zeros(16)
+    outlier[8:] = 1 / np.sqrt(8)  # orthogonal to every class centre
+    for method in ("mahalanobis", "knn"):
+        gate = OodGate(calibration, OodOptions(method=method))
+        assert not gate.decide(np.zeros(4), outlier).accepted
+
+
+def test_reference_set_is_float16_and_bounded():
+    rng = np.random.default_rng(2)
+    _, embeddings, labels = clusters(3000, rng)
+    params = embedding_params(embeddings, labels, classes=4)
+    assert params["reference"]["dtype"] == "float16"
+    assert params["reference"]["shape"] == [512, 16]
+
+
+def test_embedding_methods_need_their_parameters():
+    logits, embeddings, _ = clusters(100, np.random.default_rng(3))
+    with pytest.raises(ValueError, match="without embedding parameters"):
+        calibrate(logits, embeddings, method="knn")
