@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.errors import StreamserError
 from streamser.events import ErrorEvent, Event, StatsEvent, SummaryEvent
+from streamser.meter import MeterReading
 from streamser.ring import RingClosed
 from streamser.sources.base import Source
 from streamser.stream import Job, JobQueue, StreamFront, queue_bound
@@ -125,6 +126,13 @@ class Run:
             yield ErrorEvent(message=_message(self.error))
         self.summary = self._summary()
         yield self.summary
+
+    def meters(self) -> dict[str, MeterReading]:
+        """Stream name -> its latest input level and speech state; never blocks.
+
+        For live displays, which poll it at their own rate (`streamser.meter`).
+        """
+        return {front.name: front.meter.read() for front in self._fronts}
 
     @property
     def alive(self) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 
 from streamser.constants import FRAME_SAMPLES, SAMPLE_RATE_HZ
 from streamser.events import StreamCounts
+from streamser.meter import LevelMeter
 from streamser.ring import RingBuffer
 from streamser.segmenter import Segmenter, SegmenterOptions, Span
 from streamser.vad import Vad
@@ -37,6 +38,10 @@ class Job:
     span: Span
     arrived: float
     dropped: str | None = None
+
+
+METER_SAMPLES = 1600
+"""The level meter reads the newest 100 ms of a block."""
 
 
 class StreamCounters:
@@ -85,6 +90,7 @@ class StreamFront:
         self.segmenter = Segmenter(vad, options)
         self.ring = RingBuffer(ring_samples)
         self.counters = StreamCounters()
+        self.meter = LevelMeter()
         self._pending = np.zeros(0, dtype=np.int16)
 
     def process(
@@ -114,6 +120,8 @@ class StreamFront:
             self.ring.write(frame, wait=wait, stop=stop)
             for span in self.segmenter.process(frame):
                 jobs.append(self._job(span, arrived))
+        recent = samples[max(0, whole - METER_SAMPLES) : whole]
+        self.meter.update(recent, self.segmenter.triggered, self.counters.samples, arrived)
         return jobs
 
     def flush(self, arrived: float) -> list[Job]:
@@ -126,6 +134,7 @@ class StreamFront:
         self.segmenter.reset()
         self.ring.reset()
         self.counters = StreamCounters()
+        self.meter.reset()
         self._pending = np.zeros(0, dtype=np.int16)
 
     def snapshot(self) -> StreamCounts:

@@ -1,9 +1,10 @@
 """`streamser listen`: recognise emotion in a microphone, a file, a pipe or the demo.
 
-Events go to standard output: a line of text per utterance on a terminal, JSON
-Lines (one event per line, DESIGN §3.2) when the output is a pipe or a file or
-with --format jsonl. Ctrl-C closes the open utterance, prints the last events and
-the summary; a second Ctrl-C exits at once.
+On a terminal, a live dashboard (rolling per-emotion traces, level and speech
+meters, latency and drop counters; keys q quit, p pause, c clear); with --format
+text a line per utterance; JSON Lines (one event per line, DESIGN §3.2) when the
+output is a pipe or a file or with --format jsonl. Ctrl-C (or q) closes the open
+utterance, prints the last events and the summary; a second Ctrl-C exits at once.
 
 Exit codes: 0 ok, 1 runtime failure (a device that went away), 2 usage or input error.
 """
@@ -20,9 +21,10 @@ from typing import TextIO
 from streamser.cli.audio_args import add_input_options, channel_mode_from, raw_format_from
 from streamser.cli.command import Command
 from streamser.errors import StreamserError
-from streamser.model import ModelOptions
+from streamser.model import EmotionModel, ModelOptions
 from streamser.ood import OodOptions
 from streamser.recognizer import Recognizer, RecognizerOptions
+from streamser.runtime import Run
 from streamser.segmenter import SegmenterOptions
 from streamser.sinks import EventSink, FanOut, JsonlSink, TextSink
 from streamser.sources.base import Source
@@ -59,8 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument(
         "--format",
-        choices=("text", "jsonl"),
-        help="text (a line per utterance) or jsonl; default: text on a terminal, else jsonl",
+        choices=("tui", "text", "jsonl"),
+        help="tui (live dashboard), text (a line per utterance) or jsonl; "
+        "default: tui on a terminal, else jsonl",
     )
     output.add_argument("-o", "--output", metavar="FILE", help="write the events to FILE")
     output.add_argument(
@@ -128,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
 
         model_path = default_model_path()
     recognizer = Recognizer(model_path, options, ModelOptions(threads=args.threads, gpu=args.gpu))
-    with _open_source(args) as source, _open_sink(args) as sink, recognizer:
+    with _open_source(args) as source, recognizer:
         run = recognizer.start(source)
-        with run, _stop_on_interrupt(run):
+        with run, _stop_on_interrupt(run), _open_sink(args, run, recognizer.model) as sink:
             for event in run.events():
                 sink.emit(event)
     if run.error is None:
@@ -182,7 +185,7 @@ def _open_source(args: argparse.Namespace) -> Source:
 
 
 @contextlib.contextmanager
-def _open_sink(args: argparse.Namespace) -> Iterator[EventSink]:
+def _open_sink(args: argparse.Namespace, run: Run, model: EmotionModel) -> Iterator[EventSink]:
     stdout_is_terminal = sys.stdout.isatty()
     sinks: list[EventSink] = []
     if args.output is not None:
@@ -190,12 +193,14 @@ def _open_sink(args: argparse.Namespace) -> Iterator[EventSink]:
             handle: TextIO = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as error:
             raise StreamserError(f"{args.output}: cannot write ({error.strerror})") from None
-        sinks.append(_sink(args.format or "jsonl", handle, close_stream=True))
+        file_format = args.format if args.format in ("text", "jsonl") else "jsonl"
+        sinks.append(_sink(file_format, handle, close_stream=True))
         if stdout_is_terminal:
-            sinks.append(TextSink(sys.stdout))
+            screen = "text" if args.format == "text" else "tui"
+            sinks.append(_sink(screen, sys.stdout, False, (run, model)))
     else:
-        fmt = args.format or ("text" if stdout_is_terminal else "jsonl")
-        sinks.append(_sink(fmt, sys.stdout, close_stream=False))
+        fmt = args.format or ("tui" if stdout_is_terminal else "jsonl")
+        sinks.append(_sink(fmt, sys.stdout, False, (run, model)))
     sink = FanOut(sinks)
     try:
         yield sink
@@ -203,10 +208,29 @@ def _open_sink(args: argparse.Namespace) -> Iterator[EventSink]:
         sink.close()
 
 
-def _sink(fmt: str, stream: TextIO, close_stream: bool) -> EventSink:
+def _sink(
+    fmt: str, stream: TextIO, close_stream: bool, live: tuple[Run, EmotionModel] | None = None
+) -> EventSink:
     if fmt == "jsonl":
         return JsonlSink(stream, close_stream)
+    if fmt == "tui" and live is not None:
+        return _dashboard(*live, stream)
     return TextSink(stream, close_stream)
+
+
+def _dashboard(run: Run, model: EmotionModel, stream: TextIO) -> EventSink:
+    """The live dashboard; rich is imported here only, when a terminal shows it."""
+    from streamser.tui.app import TuiSink, terminal_console
+    from streamser.tui.state import DashboardState
+
+    state = DashboardState(
+        labels=model.metadata.labels,
+        stream_names=run.source.stream_names,
+        source=run.source.name,
+        model=(model.metadata.name, model.short_sha),
+    )
+    console = terminal_console(stream)
+    return TuiSink(state, meters=run.meters, on_quit=run.stop, console=console).start()
 
 
 @contextlib.contextmanager
