@@ -1,0 +1,129 @@
+"""`streamser serve`: the WebSocket endpoint for live calls (docs/PROTOCOL.md).
+
+Binds to 127.0.0.1 unless told otherwise; any other address needs --token (or
+an AudioHook API key). Logs are JSON lines on stderr. SIGINT/SIGTERM finish every
+open call (last events and summary to each client), then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from streamser.cli.command import Command
+from streamser.errors import StreamserError
+
+EXIT_OK = 0
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log record: time, level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    net.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    net.add_argument(
+        "--token",
+        default=os.environ.get("STREAMSER_TOKEN"),
+        help="bearer token clients must present (default: $STREAMSER_TOKEN); "
+        "required when --host is not a loopback address",
+    )
+    net.add_argument("--audiohook-api-key", default=os.environ.get("STREAMSER_AUDIOHOOK_API_KEY"))
+    net.add_argument(
+        "--audiohook-client-secret",
+        default=os.environ.get("STREAMSER_AUDIOHOOK_CLIENT_SECRET"),
+        help="base64 client secret: AudioHook requests must then be signed",
+    )
+    net.add_argument("--certfile", help="TLS certificate chain (PEM)")
+    net.add_argument("--keyfile", help="TLS private key (PEM)")
+    net.add_argument(
+        "--twilio-echo", action="store_true", help="also send events on the Twilio socket"
+    )
+    run = parser.add_argument_group("capacity")
+    run.add_argument(
+        "--workers", type=int, default=1, help="inference threads sharing the model (default 1)"
+    )
+    run.add_argument("--max-connections", type=int, default=256)
+    run.add_argument("--max-message-bytes", type=int, default=64 * 1024)
+    run.add_argument("--idle-timeout", type=float, default=30.0, metavar="S")
+    parser.add_argument("--model", metavar="PATH", help="ONNX model (default: the bundled model)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import prometheus_client  # noqa: F401
+        import websockets  # noqa: F401
+    except ImportError as error:
+        from streamser.errors import MissingExtraError
+
+        raise MissingExtraError("streamser serve", "serve", error.name or "websockets") from None
+    import asyncio
+    from dataclasses import replace
+
+    from streamser.model import EmotionModel
+    from streamser.recognizer import RecognizerOptions
+    from streamser.server.app import Server, run_until_signalled
+    from streamser.server.options import Limits, ServerOptions
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(min(root.level, logging.INFO))
+    try:
+        options = ServerOptions(
+            host=args.host,
+            port=args.port,
+            token=args.token or None,
+            audiohook_api_key=args.audiohook_api_key or None,
+            audiohook_client_secret=args.audiohook_client_secret or None,
+            threads=args.workers,
+            certfile=args.certfile,
+            keyfile=args.keyfile,
+            twilio_echo=args.twilio_echo,
+            recognizer=replace(RecognizerOptions(), ring_s=SERVER_RING_S, stats_interval_s=0),
+            limits=Limits(
+                max_connections=args.max_connections,
+                max_message_bytes=args.max_message_bytes,
+                hard_message_bytes=max(256 * 1024, args.max_message_bytes),
+                idle_timeout_s=args.idle_timeout,
+            ),
+        )
+    except ValueError as error:
+        raise StreamserError(str(error)) from None
+    if args.model is None:
+        from streamser.models import default_model_path
+
+        model_path = default_model_path()
+    else:
+        model_path = args.model
+    model = EmotionModel.load(model_path)
+    asyncio.run(run_until_signalled(Server(model, options)))
+    return EXIT_OK
+
+
+SERVER_RING_S = 30.0
+"""Per-channel ring: 30 s (about 1 MB) holds the pending utterances of a call."""
+
+COMMAND = Command(
+    name="serve",
+    help="WebSocket server for live calls (native, Twilio Media Streams, Genesys AudioHook)",
+    configure=configure,
+    run=run,
+)

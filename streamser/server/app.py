@@ -1,0 +1,220 @@
+"""The server: routing, upgrade-time checks, TLS, and the graceful shutdown.
+
+Routes (docs/PROTOCOL.md):
+
+| path | what |
+| --- | --- |
+| `/v1/stream` | the native protocol |
+| `/twilio` | Twilio Media Streams |
+| `/twilio/subscribe/{callSid}` | events of a Twilio call, for dashboards |
+| `/audiohook` | Genesys Cloud AudioHook |
+| `/healthz` | JSON health document (HTTP 200, or 503 while stopping) |
+| `/metrics` | Prometheus text format |
+
+Everything runs on one asyncio loop; inference runs on the pool's threads, so
+a slow utterance never blocks another call's audio. Each connection is bounded
+on its own (message size, queued messages, ring, pending utterances, idle and
+send timeouts), so one client cannot stall the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from http import HTTPStatus
+
+from streamser.errors import MissingExtraError
+from streamser.model import EmotionModel
+from streamser.ood import OodGate
+from streamser.server import audiohook, native, twilio
+from streamser.server.auth import bearer_token, same_secret, verify_audiohook
+from streamser.server.metrics import ServerMetrics
+from streamser.server.options import ServerOptions
+from streamser.server.pool import InferencePool
+from streamser.server.wire import Context
+
+try:
+    from websockets.asyncio.server import serve
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise MissingExtraError("streamser serve", "serve", "websockets") from error
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_MESSAGES = 4
+"""Messages `websockets` buffers per connection before it stops reading the socket."""
+DRAIN_TIMEOUT_S = 30.0
+"""Graceful shutdown waits this long for calls to flush and send their summaries."""
+
+
+class Server:
+    """A running `streamser serve`.
+
+    Args:
+        model: The shared model (one session for every call).
+        options: Address, auth, TLS, threads, limits.
+
+    Use `await start()`, then `await shutdown()`; or `async with Server(...)`.
+    """
+
+    def __init__(self, model: EmotionModel, options: ServerOptions | None = None) -> None:
+        options = options or ServerOptions()
+        self.options = options
+        self.metrics = ServerMetrics(
+            {"name": model.metadata.name, "sha256": model.short_sha}, options.threads
+        )
+        gate = OodGate(model.metadata.ood, options.recognizer.ood)
+        self.pool = InferencePool(model, gate, options.threads, observe=self.metrics.observe)
+        self._server = None
+        self._handlers: set[asyncio.Task] = set()
+        self._connections = 0
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        self.context = Context(self.options, self.pool, self.metrics, asyncio.Event())
+        self._server = await serve(
+            self._handle,
+            self.options.host,
+            self.options.port,
+            process_request=self._process_request,
+            ssl=self._ssl_context(),
+            max_size=self.options.limits.hard_message_bytes,
+            max_queue=MAX_QUEUED_MESSAGES,
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=5,
+            server_header="streamser",
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        scheme = "wss" if self.options.certfile else "ws"
+        log.info("listening on %s://%s:%d", scheme, self.options.host, self.port)
+
+    async def shutdown(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stops accepting, lets every call flush and send its summary, then closes."""
+        if self._server is None:
+            return
+        self.metrics.stopping = True
+        self._server.close(close_connections=False)
+        self.context.stop.set()
+        if self._handlers:
+            _, pending = await asyncio.wait(set(self._handlers), timeout=drain_timeout_s)
+            if pending:
+                log.warning(
+                    "%d call(s) did not finish within %.0f s", len(pending), drain_timeout_s
+                )
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+        await asyncio.get_running_loop().run_in_executor(None, self.pool.close)
+        log.info("stopped")
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.options.certfile is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.options.certfile, self.options.keyfile)
+        return context
+
+    def _process_request(self, connection, request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            status = HTTPStatus.SERVICE_UNAVAILABLE if self.metrics.stopping else HTTPStatus.OK
+            return _response(status, self.metrics.health_json(), "application/json")
+        if path == "/metrics":
+            body, content_type = self.metrics.render()
+            return _response(HTTPStatus.OK, body, content_type)
+        route = _route(path)
+        if route is None:
+            return self._refuse(HTTPStatus.NOT_FOUND, "not_found", f"no endpoint at {path}")
+        if self.metrics.stopping:
+            return self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "stopping", "server is stopping")
+        if self._connections >= self.options.limits.max_connections:
+            return self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "busy", "too many connections")
+        token = self.options.token
+        needs_token = route in ("native", "subscribe") and token is not None
+        if needs_token and not same_secret(bearer_token(request.headers), token):
+            return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "bearer token required")
+        if route == "audiohook":
+            key = self.options.audiohook_api_key
+            if key is None and not self.options.loopback:
+                return self._refuse(HTTPStatus.FORBIDDEN, "auth", "AudioHook is not configured")
+            if key is not None:
+                reason = verify_audiohook(
+                    request.headers, request.path, key, self.options.audiohook_client_secret
+                )
+                if reason is not None:
+                    log.warning("AudioHook connection refused: %s", reason)
+                    return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "unauthorized")
+        return None
+
+    def _refuse(self, status: HTTPStatus, reason: str, text: str) -> Response:
+        self.metrics.refused.labels(reason).inc()
+        return _response(status, (text + "\n").encode(), "text/plain; charset=utf-8")
+
+    async def _handle(self, ws) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._connections += 1
+        self.metrics.connections.inc()
+        try:
+            path = ws.request.path.split("?", 1)[0]
+            route = _route(path)
+            if route == "native":
+                await native.run(self.context, ws)
+            elif route == "twilio":
+                await twilio.run(self.context, ws)
+            elif route == "subscribe":
+                await twilio.subscribe(self.context, ws, path.rsplit("/", 1)[1])
+            elif route == "audiohook":
+                await audiohook.run(self.context, ws)
+        except Exception:
+            log.exception("connection %s failed", ws.id)
+        finally:
+            self._connections -= 1
+            self.metrics.connections.dec()
+            self._handlers.discard(task)
+
+
+def _route(path: str) -> str | None:
+    if path == native.PATH:
+        return "native"
+    if path == twilio.PATH:
+        return "twilio"
+    if path.startswith(twilio.SUBSCRIBE_PREFIX) and len(path) > len(twilio.SUBSCRIBE_PREFIX):
+        return "subscribe"
+    if path == audiohook.PATH:
+        return "audiohook"
+    return None
+
+
+def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return Response(status.value, status.phrase, headers, body)
+
+
+async def run_until_signalled(server: Server) -> None:
+    """Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal: at once)."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    await stop.wait()
+    log.info("shutting down: finishing open calls")
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(signum)
+    await server.shutdown()

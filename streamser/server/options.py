@@ -1,0 +1,113 @@
+"""What a server is told: where to listen, who may connect and how much each call may hold."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from streamser.recognizer import RecognizerOptions
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep one client from taking memory or time from the others.
+
+    Attributes:
+        max_connections: Open WebSocket connections at once; more are refused (HTTP 503).
+        max_message_bytes: Largest message a client may send; a bigger one is
+            answered with a protocol error and dropped, the call goes on.
+        hard_message_bytes: Largest message the WebSocket layer reads at all; beyond it
+            the connection is closed with code 1009.
+        max_pending_utterances: Utterances per call between segmenter and client.
+            Native calls that reach it wait (back-pressure: the server stops reading
+            their socket); platform calls, which cannot slow down, drop the oldest
+            (`dropped`, reason `overrun`).
+        idle_timeout_s: A call that sends nothing for this long is finished and closed.
+        send_timeout_s: A client that does not read its events for this long is closed.
+        max_channels: Channels per call.
+        open_timeout_s: Time from connecting to the first (start/open) message.
+    """
+
+    max_connections: int = 256
+    max_message_bytes: int = 64 * 1024
+    hard_message_bytes: int = 256 * 1024
+    max_pending_utterances: int = 4
+    idle_timeout_s: float = 30.0
+    send_timeout_s: float = 10.0
+    max_channels: int = 2
+    open_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "max_message_bytes", "max_pending_utterances"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.hard_message_bytes < self.max_message_bytes:
+            raise ValueError("hard_message_bytes must be at least max_message_bytes")
+        for name in ("idle_timeout_s", "send_timeout_s", "open_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not 1 <= self.max_channels <= 8:
+            raise ValueError("max_channels must be within 1..8")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything about a server except the model.
+
+    Attributes:
+        host: Address to bind; loopback by default. Any other address needs a
+            token or an AudioHook API key (DESIGN §6).
+        port: TCP port; 0 picks a free one (tests).
+        token: Bearer token for the native protocol and subscribers; also checked
+            in Twilio's `customParameters.token`. None: no token required (loopback only).
+        audiohook_api_key: The `X-API-KEY` AudioHook clients must present; None
+            disables the AudioHook endpoint when bound beyond loopback.
+        audiohook_client_secret: Base64 client secret for AudioHook's request
+            signatures; None accepts unsigned requests with a valid API key.
+        threads: Inference threads sharing the one model session.
+        certfile, keyfile: TLS certificate chain and key (PEM); both or neither.
+        twilio_echo: Also send events on the Twilio socket itself (only for
+            peers that accept them; Twilio's own bidirectional streams do not).
+        recognizer: Segmenter, VAD, OOD and ring settings for every call.
+        limits: Per-connection bounds.
+    """
+
+    host: str = LOOPBACK
+    port: int = 8765
+    token: str | None = None
+    audiohook_api_key: str | None = None
+    audiohook_client_secret: str | None = None
+    threads: int = 1
+    certfile: str | None = None
+    keyfile: str | None = None
+    twilio_echo: bool = False
+    recognizer: RecognizerOptions = field(default_factory=RecognizerOptions)
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is outside 0..65535")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("TLS needs both a certificate file and a key file")
+        if not is_loopback(self.host) and not (self.token or self.audiohook_api_key):
+            raise ValueError(
+                f"binding to {self.host} (beyond this machine) needs --token or "
+                "--audiohook-api-key; without one, bind to 127.0.0.1"
+            )
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,153 @@
+"""What every adapter shares: the server context, a reader that honours idle time and
+shutdown, and protocol-error replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamser.errors import MissingExtraError
+from streamser.events import ErrorEvent
+from streamser.recognizer import RecognizerOptions
+from streamser.server.metrics import ServerMetrics
+from streamser.server.options import Limits, ServerOptions
+from streamser.server.pool import InferencePool
+
+try:
+    from websockets.exceptions import ConnectionClosed
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise MissingExtraError("streamser serve", "serve", "websockets") from error
+
+log = logging.getLogger(__name__)
+
+STOP = "stop"
+"""`Reader.next`: the server is shutting down."""
+IDLE = "idle"
+"""`Reader.next`: nothing arrived within the timeout."""
+GONE = "gone"
+"""`Reader.next`: the client closed the connection or it broke."""
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+
+
+class ProtocolError(Exception):
+    """A client message that breaks the protocol; its text goes back to the client."""
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Context:
+    """What the server gives each connection.
+
+    Attributes:
+        options: The server's options.
+        pool: The shared inference pool.
+        metrics: Counters and health.
+        stop: Set when the server starts its graceful shutdown.
+        subscribers: Twilio call SID -> queues of subscribers' outgoing lines.
+        calls: Twilio call SIDs in progress.
+    """
+
+    options: ServerOptions
+    pool: InferencePool
+    metrics: ServerMetrics
+    stop: asyncio.Event
+    subscribers: dict[str, set[asyncio.Queue[str | None]]] = field(default_factory=dict)
+    calls: set[str] = field(default_factory=set)
+
+    @property
+    def limits(self) -> Limits:
+        return self.options.limits
+
+    @property
+    def recognizer(self) -> RecognizerOptions:
+        return self.options.recognizer
+
+
+class Reader:
+    """Receives messages one at a time, giving up on shutdown or after a timeout.
+
+    One `recv()` stays outstanding across calls (cancelling it is safe in
+    `websockets`, but keeping it avoids losing nothing at all).
+    """
+
+    def __init__(self, ws, stop: asyncio.Event) -> None:
+        self._ws = ws
+        self._stop = stop
+        self._recv: asyncio.Task | None = None
+        self._stopped: asyncio.Task | None = None
+
+    async def next(self, timeout: float) -> str | bytes:
+        """The next message (str or bytes), or STOP, IDLE or GONE (as the constants)."""
+        if self._recv is None:
+            self._recv = asyncio.ensure_future(self._ws.recv())
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait(
+            {self._recv, self._stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if self._recv in done:
+            task, self._recv = self._recv, None
+            try:
+                message = task.result()
+            except ConnectionClosed:
+                return _Signal(GONE)
+            return message
+        if self._stopped in done:
+            return _Signal(STOP)
+        return _Signal(IDLE)
+
+    def close(self) -> None:
+        for task in (self._recv, self._stopped):
+            if task is not None and not task.done():
+                task.cancel()
+
+
+class _Signal(str):
+    """A reader outcome that is not a message (compare with `is_signal`)."""
+
+
+def is_signal(value: object, kind: str | None = None) -> bool:
+    return isinstance(value, _Signal) and (kind is None or value == kind)
+
+
+def parse_json_object(message: str | bytes, limit: int) -> dict[str, Any]:
+    """A text message as a JSON object, or ProtocolError."""
+    check_size(message, limit)
+    if isinstance(message, bytes):
+        raise ProtocolError("expected a JSON text message, got binary", "unexpected_binary")
+    try:
+        value = json.loads(message)
+    except json.JSONDecodeError as error:
+        raise ProtocolError(f"malformed JSON at character {error.pos}: {error.msg}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("expected a JSON object")
+    return value
+
+
+def check_size(message: str | bytes, limit: int) -> None:
+    size = len(message) if isinstance(message, bytes) else len(message.encode())
+    if size > limit:
+        raise ProtocolError(
+            f"message of {size} bytes exceeds the limit of {limit} bytes; dropped", "too_large"
+        )
+
+
+def error_line(message: str, fatal: bool = False) -> str:
+    """A protocol error as the native protocol's `error` event (DESIGN §3.2)."""
+    return ErrorEvent(message=message, fatal=fatal).to_json()
+
+
+async def close_quietly(ws, code: int, reason: str = "") -> None:
+    try:
+        await ws.close(code, reason)
+    except Exception as error:  # closing a broken connection: nothing left to do
+        log.debug("close: %s", error)
