@@ -112,6 +112,7 @@ def export_checkpoint(
 
     import streamser
     from streamser.constants import SAMPLE_RATE_HZ
+    from training.adapt.checkpoint import export_adapt_checkpoint, is_adapt_checkpoint
     from training.calibration import calibrate, embedding_params
     from training.checkpoint import load_checkpoint
     from training.config import TrainConfig
@@ -120,6 +121,10 @@ def export_checkpoint(
     from training.predict import predict
     from training.trainer import MAX_EVAL_SECONDS
 
+    if is_adapt_checkpoint(checkpoint_path):  # `streamser adapt` output (DIDAN network)
+        return export_adapt_checkpoint(
+            checkpoint_path, output, name, ood_method, ood_tpr, extra_training_info
+        )
     checkpoint = load_checkpoint(checkpoint_path)
     model = checkpoint.build_model()
     config = TrainConfig.from_dict(checkpoint.train_config)

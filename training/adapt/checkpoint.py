@@ -1,0 +1,140 @@
+"""Adaptation checkpoints and their export to the runtime's model file.
+
+An adaptation checkpoint holds the DIDAN network, the run's settings, which
+corpora were source and target, and the model's outputs on the (unlabelled)
+target utterances, so export calibrates the OOD gate on the domain the model was
+adapted to without reloading any audio. `training.export.export_checkpoint`
+hands these files here, so `streamser export` takes them like a training one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from streamser.errors import StreamserError
+from training.adapt.network import DidanConfig, DidanNet
+
+FORMAT = "streamser.adapt/1"
+MAX_SECONDS = 30.0
+
+
+@dataclass
+class AdaptCheckpoint:
+    """Attributes:
+    adapt_config: `AdaptConfig.to_dict()`.
+    model_config: `DidanConfig.to_dict()`.
+    model_state: The network's state dict.
+    source, target: Corpus name, utterance count and (source only) training UA.
+    history: Loss history of the run.
+    target_logits, target_embeddings: Outputs on the target utterances (OOD calibration).
+    metrics: Anything measured after training (target UA when labels were there to score).
+    """
+
+    adapt_config: dict[str, Any]
+    model_config: dict[str, Any]
+    model_state: dict[str, Any]
+    source: dict[str, Any]
+    target: dict[str, Any]
+    history: list[dict]
+    target_logits: np.ndarray
+    target_embeddings: np.ndarray
+    metrics: dict[str, float]
+
+    def build_model(self) -> DidanNet:
+        model = DidanNet(DidanConfig.from_dict(self.model_config))
+        model.load_state_dict(self.model_state)
+        return model.eval()
+
+
+def save_adapt_checkpoint(checkpoint: AdaptCheckpoint, path: Path) -> Path:
+    """Atomic write; returns `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": FORMAT, **checkpoint.__dict__}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _read(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise StreamserError(f"{path}: no such checkpoint") from None
+    except Exception as error:
+        raise StreamserError(f"{path}: not a streamser checkpoint ({error})") from None
+
+
+def is_adapt_checkpoint(path: Path) -> bool:
+    data = _read(Path(path))
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def load_adapt_checkpoint(path: Path) -> AdaptCheckpoint:
+    data = dict(_read(Path(path)))
+    if data.pop("format", None) != FORMAT:
+        raise StreamserError(f"{path}: not an adaptation checkpoint")
+    return AdaptCheckpoint(**data)
+
+
+def export_adapt_checkpoint(
+    checkpoint_path: Path,
+    output: Path,
+    name: str | None = None,
+    ood_method: str = "energy",
+    ood_tpr: float = 0.95,
+    extra_training_info: dict | None = None,
+) -> Path:
+    """Adaptation checkpoint -> calibrated, self-describing ONNX model.
+
+    The OOD threshold is calibrated on the target corpus (unlabelled), the domain
+    the model was adapted to; the metadata's `training` section names source and target.
+    """
+    from datetime import date
+
+    import streamser
+    from streamser.constants import SAMPLE_RATE_HZ
+    from streamser.metadata import ModelMetadata
+    from training.calibration import calibrate
+    from training.export import export_onnx
+
+    checkpoint = load_adapt_checkpoint(checkpoint_path)
+    model = checkpoint.build_model()
+    config = checkpoint.adapt_config
+    calibration = calibrate(
+        checkpoint.target_logits, checkpoint.target_embeddings, method=ood_method, tpr=ood_tpr
+    )
+    method = config["method"]
+    metadata = ModelMetadata(
+        name=name or f"didan-{method}-{checkpoint.source['name']}-to-{checkpoint.target['name']}",
+        labels=model.config.classes,
+        sample_rate=SAMPLE_RATE_HZ,
+        min_seconds=model.min_samples / SAMPLE_RATE_HZ,
+        max_seconds=MAX_SECONDS,
+        frontend=model.config.frontend.to_metadata(),
+        ood=calibration,
+        training={
+            "corpora": [checkpoint.source["name"], checkpoint.target["name"]],
+            "source": checkpoint.source,
+            "target": checkpoint.target,
+            "protocol": "cross-corpus adaptation: labelled source, unlabelled target; "
+            "fixed step budget, no target label used for training or selection; "
+            "OOD threshold calibrated on the target utterances",
+            "method": method,
+            "network": "DIDAN regression network (conv + FC over pooled log-mel)",
+            "adapt": config,
+            "metrics": checkpoint.metrics,
+            "seed": config["seed"],
+            "date": date.today().isoformat(),
+            "code_version": streamser.__version__,
+            **(extra_training_info or {}),
+        },
+        embedding_dim=model.config.embedding_dim,
+    )
+    return export_onnx(model, metadata, output)

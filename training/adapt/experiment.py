@@ -1,0 +1,161 @@
+"""The cross-corpus protocol: every ordered pair of corpora x every method x several seeds.
+
+DIDAN's protocol on EmoDB (B), eNTERFACE (E) and CASIA (C): six ordered tasks,
+each scored on the classes its two corpora share, UAR on the whole target
+corpus. The same runner serves the SynthEmo analogue (one corpus per TTS
+engine). Pooled log-mel maps are computed once per corpus and cached; runs go
+to a JSON Lines file as they finish, so an interrupted experiment resumes.
+
+    python -m training.adapt.experiment --corpus synthemo-espeak=DIR ... --results FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from itertools import permutations
+from pathlib import Path
+
+import torch
+
+from training.adapt.data import CorpusSpec, MapBank, extract_maps, shared_emotions
+from training.adapt.network import DidanConfig, DidanNet
+from training.adapt.trainer import METHODS, AdaptConfig, accuracy, adapt, score
+
+log = logging.getLogger(__name__)
+
+SEEDS = (0, 1, 2)
+
+
+def cache_maps(spec: CorpusSpec, cache_dir: Path) -> Path:
+    """A file with the pooled maps and emotions of every utterance of `spec`, made once."""
+    extractor = DidanNet(DidanConfig(classes=("neutral", "happy")))
+    key = json.dumps([str(spec), extractor.config.to_dict()], sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    path = cache_dir / f"{spec.name}-{digest}.pt"
+    if not path.exists():
+        utterances = spec.load()
+        maps = extract_maps(utterances, extractor.maps, extractor.min_samples)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        torch.save({"maps": maps, "emotions": [u.emotion for u in utterances]}, path)
+        log.info("%s: %d utterances cached", spec.name, len(maps))
+    return path
+
+
+def task_name(source: str, target: str) -> str:
+    return f"{source}->{target}"
+
+
+def _run_one(job: dict) -> dict:
+    torch.set_num_threads(1)
+    data = {code: torch.load(path) for code, path in job["caches"].items()}
+    source, target = job["source"], job["target"]
+    classes = job["classes"]
+    source_bank = MapBank.labelled(data[source]["maps"], data[source]["emotions"], classes)
+    target_bank = MapBank.labelled(data[target]["maps"], data[target]["emotions"], classes)
+    config = AdaptConfig.from_dict(job["config"])
+    run = adapt(config, classes, source_bank, target_bank)
+    target_logits, _ = score(run.model, target_bank)
+    source_logits, _ = score(run.model, source_bank)
+    return {
+        "task": task_name(source, target),
+        "source": source,
+        "target": target,
+        "classes": list(classes),
+        "method": config.method,
+        "seed": config.seed,
+        "ua": accuracy(target_logits, target_bank.labels)["ua"],
+        "wa": accuracy(target_logits, target_bank.labels)["wa"],
+        "source_ua": accuracy(source_logits, source_bank.labels)["ua"],
+        "seconds": run.seconds,
+        "final_losses": run.history[-1],
+    }
+
+
+def run_protocol(
+    corpora: dict[str, CorpusSpec],
+    results: Path,
+    base: AdaptConfig,
+    methods: Sequence[str] = METHODS,
+    seeds: Sequence[int] = SEEDS,
+    cache_dir: Path | None = None,
+    workers: int = 2,
+) -> list[dict]:
+    """Runs what `results` does not hold yet; returns every row of it.
+
+    Args:
+        corpora: Short code ("B", "espeak") -> corpus spec.
+        base: Settings shared by every run; method and seed are replaced per run.
+    """
+    cache_dir = cache_dir or results.parent / "cache"
+    caches = {code: cache_maps(spec, cache_dir) for code, spec in corpora.items()}
+    emotions = {code: torch.load(path)["emotions"] for code, path in caches.items()}
+    done = {(r["task"], r["method"], r["seed"]) for r in read_results(results)}
+    jobs = []
+    for seed in seeds:
+        for method in methods:
+            for source, target in permutations(corpora, 2):
+                if (task_name(source, target), method, seed) in done:
+                    continue
+                classes = shared_emotions(emotions[source], emotions[target])
+                config = replace(base, method=method, seed=seed)
+                jobs.append(
+                    {
+                        "caches": {source: str(caches[source]), target: str(caches[target])},
+                        "source": source,
+                        "target": target,
+                        "classes": classes,
+                        "config": config.to_dict(),
+                    }
+                )
+    log.info("%d runs to do, %d done", len(jobs), len(done))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=workers) as pool, results.open("a") as out:
+        for row in pool.map(_run_one, jobs):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            log.info("%s %s seed %d: UA %.3f", row["task"], row["method"], row["seed"], row["ua"])
+    return read_results(results)
+
+
+def read_results(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--corpus", action="append", required=True, metavar="CODE:NAME=PATH", help="repeatable"
+    )
+    parser.add_argument("--results", type=Path, required=True, help="JSON Lines file")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    corpora = {}
+    for text in args.corpus:
+        code, _, spec = text.partition(":")
+        corpora[code] = CorpusSpec.parse(spec)
+    run_protocol(
+        corpora,
+        args.results,
+        AdaptConfig(steps=args.steps),
+        methods=args.methods.split(","),
+        seeds=[int(s) for s in args.seeds.split(",")],
+        workers=args.workers,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
