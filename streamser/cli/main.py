@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 def builtin_commands() -> list[Command]:
     """The runtime's own subcommands."""
-    from streamser.cli import convert, devices, listen, serve
+    from streamser.cli import convert, devices, listen, plot, serve
 
-    return [convert.COMMAND, devices.COMMAND, listen.COMMAND, serve.COMMAND]
+    return [convert.COMMAND, devices.COMMAND, listen.COMMAND, plot.COMMAND, serve.COMMAND]
 
 
 def plugin_commands() -> list[Command]:

@@ -116,7 +116,7 @@ class TuiSink:
         if self._summary is not None:
             line = format_text(self._summary)
             if line:
-                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+                self.console.print(line, highlight=False, markup=False)
 
     def __enter__(self) -> TuiSink:
         return self.start()
