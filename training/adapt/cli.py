@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="didan", choices=METHODS)
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("runs/adapt"))
     parser.add_argument("--classes", help="comma list (default: the emotions both corpora have)")
-    parser.add_argument("--steps", type=int, help="optimiser steps (default: 500)")
+    parser.add_argument("--steps", type=int, help="optimiser steps (default: 300)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weight", type=float, help="alignment weight (default: per method)")
     parser.add_argument("--loss", choices=["regression", "cross-entropy"], default="regression")

@@ -26,11 +26,24 @@ import torch
 
 from training.adapt.data import CorpusSpec, MapBank, extract_maps, shared_emotions
 from training.adapt.network import DidanConfig, DidanNet
-from training.adapt.trainer import METHODS, AdaptConfig, accuracy, adapt, score
+from training.adapt.trainer import AdaptConfig, accuracy, adapt, score
 
 log = logging.getLogger(__name__)
 
 SEEDS = (0, 1, 2)
+
+VARIANTS = {
+    "didan-sparse": ("didan", {"solver": "sparse"}),
+    "didan-class": ("didan", {"class_aware": True}),
+}
+"""Table rows that are DIDAN with other IDA options: the sparse (FISTA) solver, and
+class-aware reconstruction on target pseudo-labels after the warm-up."""
+
+
+def config_for(label: str, base: AdaptConfig, seed: int) -> AdaptConfig:
+    """The run settings of table row `label` (a method or a VARIANTS key)."""
+    method, ida = VARIANTS.get(label, (label, {}))
+    return replace(base, method=method, seed=seed, ida=replace(base.ida, **ida))
 
 
 def cache_maps(spec: CorpusSpec, cache_dir: Path) -> Path:
@@ -61,6 +74,7 @@ def _run_one(job: dict) -> dict:
     target_bank = MapBank.labelled(data[target]["maps"], data[target]["emotions"], classes)
     config = AdaptConfig.from_dict(job["config"])
     run = adapt(config, classes, source_bank, target_bank)
+    label = job["label"]
     target_logits, _ = score(run.model, target_bank)
     source_logits, _ = score(run.model, source_bank)
     return {
@@ -68,7 +82,7 @@ def _run_one(job: dict) -> dict:
         "source": source,
         "target": target,
         "classes": list(classes),
-        "method": config.method,
+        "method": label,
         "seed": config.seed,
         "ua": accuracy(target_logits, target_bank.labels)["ua"],
         "wa": accuracy(target_logits, target_bank.labels)["wa"],
@@ -82,7 +96,7 @@ def run_protocol(
     corpora: dict[str, CorpusSpec],
     results: Path,
     base: AdaptConfig,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str],
     seeds: Sequence[int] = SEEDS,
     cache_dir: Path | None = None,
     workers: int = 2,
@@ -104,9 +118,10 @@ def run_protocol(
                 if (task_name(source, target), method, seed) in done:
                     continue
                 classes = shared_emotions(emotions[source], emotions[target])
-                config = replace(base, method=method, seed=seed)
+                config = config_for(method, base, seed)
                 jobs.append(
                     {
+                        "label": method,
                         "caches": {source: str(caches[source]), target: str(caches[target])},
                         "source": source,
                         "target": target,
@@ -130,30 +145,77 @@ def read_results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+SYNTHEMO_CORPORA = {
+    "espeak": "synthemo-espeak",
+    "flite": "synthemo-flite",
+    "festival": "synthemo-festival",
+}
+REAL_CORPORA = {"B": "emodb", "E": "enterface", "C": "casia"}
+TABLE_METHODS = ("source-only", "didan", "lidan", "mmd", "dann", "coral")
+
+
+def ensure_synthemo(root: Path, per_class: int, workers: int) -> Path:
+    """SynthEmo's four-class corpora from all three engines under `root` (made or resumed)."""
+    from streamser.labels import FOUR_CLASS
+    from training.synthemo.generate import generate
+    from training.synthemo.plan import SynthOptions
+
+    manifest = root / "manifest.csv"
+    if not manifest.exists():
+        options = SynthOptions(
+            engines=("espeak-ng", "flite", "festival"),
+            emotions=FOUR_CLASS,
+            per_class=per_class,
+            seed=0,
+        )
+        generate(options, root, workers=workers)
+    return manifest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--corpus", action="append", required=True, metavar="CODE:NAME=PATH", help="repeatable"
+    from training.adapt.report import write_report
+
+    parser = argparse.ArgumentParser(
+        description="Cross-corpus protocol (six tasks x methods x seeds) and docs/CROSS_CORPUS.md"
     )
-    parser.add_argument("--results", type=Path, required=True, help="JSON Lines file")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--work", type=Path, default=Path("runs/cross-corpus"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/CROSS_CORPUS.md"))
+    parser.add_argument("--per-class", type=int, default=150, help="SynthEmo files per emotion")
+    parser.add_argument("--emodb", type=Path, help="EmoDB folder (B)")
+    parser.add_argument("--enterface", type=Path, help="eNTERFACE'05 folder (E)")
+    parser.add_argument("--casia", type=Path, help="CASIA folder (C)")
+    parser.add_argument("--methods", default=",".join(TABLE_METHODS + tuple(VARIANTS)))
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--report-only", action="store_true", help="rewrite the doc from results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    corpora = {}
-    for text in args.corpus:
-        code, _, spec = text.partition(":")
-        corpora[code] = CorpusSpec.parse(spec)
-    run_protocol(
-        corpora,
-        args.results,
-        AdaptConfig(steps=args.steps),
-        methods=args.methods.split(","),
-        seeds=[int(s) for s in args.seeds.split(",")],
-        workers=args.workers,
-    )
+    methods = args.methods.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    base = AdaptConfig(steps=args.steps)
+    protocols = {}
+    manifest = args.work / "synthemo" / "manifest.csv"
+    if not args.report_only:
+        manifest = ensure_synthemo(args.work / "synthemo", args.per_class, args.workers)
+    protocols["synthemo"] = {
+        code: CorpusSpec(name, manifest) for code, name in SYNTHEMO_CORPORA.items()
+    }
+    real = {"B": args.emodb, "E": args.enterface, "C": args.casia}
+    if all(real.values()):
+        protocols["bec"] = {
+            code: CorpusSpec(REAL_CORPORA[code], path) for code, path in real.items()
+        }
+    elif any(real.values()):
+        parser.error("the B/E/C protocol needs --emodb, --enterface and --casia together")
+    results = {}
+    for name, corpora in protocols.items():
+        path = args.work / f"{name}.jsonl"
+        if not args.report_only:
+            run_protocol(corpora, path, base, methods, seeds, args.work / "cache", args.workers)
+        results[name] = read_results(path)
+    write_report(results, args.doc, base)
+    print(args.doc)
     return 0
 
 

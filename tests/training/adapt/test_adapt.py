@@ -250,3 +250,30 @@ def test_streamser_adapt_then_export(tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_report_averages_tasks_within_a_seed_then_over_seeds(tmp_path):
+    from training.adapt.report import table, write_report
+
+    rows = []
+    for method, offset in (("source-only", 0.0), ("didan", 0.1)):
+        for seed in (0, 1):
+            for task in ("a->b", "b->a"):
+                ua = 0.4 + offset + 0.1 * seed + (0.2 if task == "b->a" else 0.0)
+                rows.append(
+                    dict(
+                        task=task,
+                        method=method,
+                        seed=seed,
+                        ua=ua,
+                        source_ua=0.9,
+                        seconds=1.0,
+                        classes=["sad", "happy"],
+                    )
+                )
+    markdown, means = table(rows, ["source-only", "didan"])
+    np.testing.assert_allclose(means["source-only"], [50.0, 60.0])
+    np.testing.assert_allclose(means["didan"], [60.0, 70.0])
+    assert "**55.0 ± 5.0**" in markdown and "a → b" in markdown
+    text = write_report({"synthemo": rows}, tmp_path / "CC.md", AdaptConfig()).read_text()
+    assert "| didan | +10.0 ± 0.0 | 2/2 |" in text
