@@ -68,7 +68,9 @@ def utterances_on(screen: str) -> int:
 def dashboard(untrained_model):
     listen = [sys.executable, "-m", "streamser", "listen", "--demo", "--realtime",
               "--model", str(untrained_model)]  # fmt: skip
-    command = f"cd {shlex.quote(str(ROOT))} && {shlex.join(listen)}; echo EXIT=$?; sleep 60"
+    # After the exit: the status, then any terminal setting left in cbreak mode.
+    after = "echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e -echo; sleep 60"
+    command = f"cd {shlex.quote(str(ROOT))} && {shlex.join(listen)}; {after}"
     tmux = Tmux(80, 24, command)
     yield tmux
     tmux.kill()
@@ -95,5 +97,6 @@ def test_dashboard_traces_grow_and_q_quits_cleanly(dashboard):
     dashboard.keys("p", "q")
     final = dashboard.wait_for(lambda s: "EXIT=" in s)
     assert "EXIT=0" in final
+    assert "-icanon" not in final and "-echo" not in final  # the terminal was restored
     assert re.search(r"summary \((stopped|completed)\): \d+ utterances", final)
     assert "─ ch0 " in final and "■ ended" in final  # the last frame stays on screen
