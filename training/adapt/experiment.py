@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.report_only:
             run_protocol(corpora, path, base, methods, seeds, args.work / "cache", args.workers)
         results[name] = read_results(path)
-    write_report(results, args.doc, base)
+    write_report(results, args.doc, base, read_results(args.work / "development.jsonl"))
     print(args.doc)
     return 0
 
