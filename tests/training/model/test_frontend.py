@@ -42,7 +42,9 @@ def test_band_normalisation_gives_each_band_zero_mean_unit_variance():
 def test_global_normalisation_keeps_the_spectral_tilt():
     rng = np.random.default_rng(0)
     white = torch.from_numpy((0.1 * rng.standard_normal(16000)).astype(np.float32))[None]
-    dull = torch.from_numpy(np.convolve(white[0].numpy(), np.ones(8) / 8, "same").astype(np.float32))[None]
+    dull = torch.from_numpy(
+        np.convolve(white[0].numpy(), np.ones(8) / 8, "same").astype(np.float32)
+    )[None]
     frontend = LogMelFrontend()
     for waveform in (white, dull):
         features = frontend(waveform)
