@@ -111,7 +111,8 @@ def ida_loss(
         penalty = ridge * a.square().sum()
     else:
         a = sparse_reconstruction(source, target, l1, ridge, fista_steps)
-        penalty = 0.5 * ridge * a.square().sum() + l1 * a.abs().sum()
+        # Twice the FISTA objective, so that both solvers report on one scale.
+        penalty = ridge * a.square().sum() + 2 * l1 * a.abs().sum()
     residual = (target - a @ source).square().sum()
     return (residual + penalty) / target.square().sum().clamp(min=1e-8)
 

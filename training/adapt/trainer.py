@@ -36,16 +36,14 @@ METHODS = ("source-only", "didan", "lidan", "mmd", "dann", "coral")
 
 DEFAULT_WEIGHTS = {
     "source-only": 0.0,
-    "didan": 10.0,
-    "lidan": 10.0,
-    "mmd": 1.0,
+    "didan": 100.0,
+    "lidan": 100.0,
+    "mmd": 0.1,
     "dann": 0.1,
-    "coral": 1000.0,
+    "coral": 10000.0,
 }
-"""Alignment weights w, fixed before the table by one label-free rule for every method
-(Deep CORAL's): w is the power of ten nearest to emotion loss / alignment loss at the
-end of a pilot run with w = 1, so that the two terms weigh about the same. The losses
-are computed without target labels (docs/CROSS_CORPUS.md)."""
+"""Alignment weights w, chosen per method on a development task outside the table, with
+the same grid for every method (`training.adapt.develop`, docs/CROSS_CORPUS.md)."""
 
 HIGH_AROUSAL = ("angry", "happy", "fear", "surprise")
 """LIDAN's coarse level: high vs low arousal (neutral, sad, disgust, boredom)."""
