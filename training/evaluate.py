@@ -27,6 +27,10 @@ class Evaluation:
     def to_dict(self) -> dict:
         return self.__dict__ | {"labels": list(self.labels)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Evaluation:
+        return cls(**(data | {"labels": tuple(data["labels"])}))
+
 
 def evaluate(predictor: EmotionPredictor, utterances: Sequence[Utterance]) -> Evaluation:
     labels = predictor.labels

@@ -28,13 +28,14 @@ voices. Train on a real corpus for real use (see below).
 
 ## Data and protocol
 
-- Corpora: $corpora ($per_class files per emotion and engine, clean, 16 kHz); each voice of
-  espeak-ng, flite and festival is a speaker.
+- Corpora: $corpora ($per_class files per emotion and engine,
+  clean, 16 kHz); each voice of espeak-ng, flite and festival is a speaker.
 - Split: $split.
 - Speaker-disjoint: no voice is in two parts. A quarter of the sentences is held out of
   training and validation; the test set holds only those sentences, spoken by held-out voices.
-- Selection: each run keeps its epoch with the best validation UA; the shipped model is the
-  $shipped_variant run (seed $shipped_seed) with the best validation UA among its seeds.
+- Selection: each run keeps its epoch with the best validation UA. The shipped model is the
+  $shipped_variant run with seed $shipped_seed, fixed before any result was seen (the seed
+  also draws the speaker split, so validation scores of different seeds do not compare).
 
 ## Results on the test set (held-out voices and sentences)
 
@@ -54,9 +55,10 @@ are in `default-evaluation.json`.
 $ablation_rows
 
 "cross-entropy" is the same cosine classifier without margin (AM-softmax with m = 0), so the
-rows differ only in the margin and in attribute control. With $test_n test utterances one
-utterance moves UA by about $one_utterance points: read differences smaller than the spread
-across seeds as noise.
+rows differ only in the margin and in attribute control. Each seed draws its own speaker split
+and initialisation, so the spread across seeds is mostly which voices land in the test set;
+with about $test_n test utterances per run, one utterance moves UA by about $one_utterance
+points. Differences between rows smaller than that spread are noise.
 
 ## Intended use and limits
 
@@ -78,8 +80,9 @@ bin/setup train
 
 ## Reproduce
 
-`bin/make-default-model` regenerates this card, the model and the ablation ($minutes min on
-a 2-core CPU for this run). The test numbers above come back from:
+`bin/make-default-model` regenerates this card, the model and the ablation. On a 2-core CPU
+the $runs training runs took $run_minutes min of run time, $parallel at a time; exporting,
+calibrating and writing this card took $minutes min. The test numbers above come back from:
 
 ```sh
 .venv/bin/streamser evaluate runs/default-model/runs/$run_dir/best.pt
@@ -127,8 +130,12 @@ def write_model_card(summary: dict, model_path: Path, card_path: Path) -> Path:
         test_n=test["utterances"],
         recall_rows="\n".join(recall_rows),
         ablation_rows="\n".join(ablation_rows),
-        one_utterance=f"{100 * len(test['labels']) / max(test['utterances'], 1):.0f}",
+        # One utterance moves its class's recall by classes/n, so UA by 1/n.
+        one_utterance=f"{100 / max(test['utterances'], 1):.1f}",
         minutes=f"{summary['minutes']:.0f}",
+        runs=sum(len(row["test_ua"]) for row in summary["ablation"]),
+        run_minutes=f"{summary['run_minutes']:.0f}",
+        parallel=summary["parallel_runs"],
         run_dir=run_name(shipped["variant"], shipped["seed"]),
     )
     card_path.write_text(card)

@@ -71,3 +71,12 @@ def loaded_model(untrained_model):
     from streamser.model import EmotionModel
 
     return EmotionModel.load(untrained_model)
+
+
+@pytest.fixture(scope="session")
+def bundled_model():
+    """The trained model that ships in `models/`, for tests whose labels must mean something."""
+    from streamser.model import EmotionModel
+    from streamser.models import default_model_path
+
+    return EmotionModel.load(default_model_path())

@@ -1,0 +1,48 @@
+"""The model that ships in `models/`: valid, calibrated, described, and it hears the demo."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+from streamser.data import demo_audio_path
+from streamser.labels import FOUR_CLASS
+from streamser.metadata import OOD_METHODS
+from streamser.model import EmotionModel
+from streamser.models import default_model_path
+
+
+def test_the_bundled_model_loads_with_complete_metadata():
+    path = default_model_path()
+    model = EmotionModel.load(path)
+    metadata = model.metadata
+    assert metadata.labels == FOUR_CLASS
+    assert metadata.ood.method == "energy" and metadata.ood.tpr == 0.95
+    assert set(metadata.ood.id_quantiles) == set(OOD_METHODS)
+    assert {"corpora", "protocol", "validation_ua", "test_ua", "date"} <= set(metadata.training)
+    assert path.stat().st_size < 8_000_000
+
+
+def test_the_model_card_describes_this_very_file():
+    path = default_model_path()
+    card = (path.parent / "MODEL_CARD.md").read_text()
+    assert hashlib.sha256(path.read_bytes()).hexdigest()[:16] in card
+    assert "synthetic speech" in card
+    evaluation = json.loads((path.parent / "default-evaluation.json").read_text())
+    assert f"UA {evaluation['unweighted_accuracy']:.3f}" in card
+
+
+def test_the_demo_is_heard_as_the_emotions_it_was_rendered_with():
+    segments = json.loads(demo_audio_path().with_suffix(".json").read_text())["segments"]
+    result = subprocess.run(
+        [sys.executable, "-m", "streamser", "listen", "--demo", "--format", "jsonl"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    utterances = [e for e in events if e["type"] == "utterance"]
+    assert len(utterances) == len(segments)
+    heard = [max(e["scores"], key=e["scores"].get) for e in utterances]
+    truth = [s["emotion"] for s in segments]
+    assert sum(h == t for h, t in zip(heard, truth, strict=True)) >= 3, (heard, truth)
