@@ -1,0 +1,277 @@
+"""Out-of-distribution evaluation sets made on this machine: SynthEmo renderings and numpy audio.
+
+Every set is a pure function of its options (seeded), so two runs of
+`streamser evaluate --ood` score the same audio. Speech sets are rendered by
+SynthEmo into a cache directory (resumable, reused on the next run); non-speech is
+generated in memory. Only numpy, sox and the engines bin/setup installs are used,
+so CI can build every set.
+
+Shift kinds, reported apart:
+
+- semantic: the model's labels do not apply (an emotion it does not know, sound
+  that is not speech). An OOD detector should reject these.
+- covariate: the labels still apply but the input differs from the training data
+  (another language, a telephone channel). Rejecting them trades coverage for
+  safety; accuracy on them shows whether that is wanted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from streamser.audio.formats import float_to_int16
+from streamser.constants import SAMPLE_RATE_HZ
+from streamser.labels import BOREDOM, DISGUST, FEAR, FOUR_CLASS, SURPRISE
+from training.corpora import Utterance, load_manifest
+
+Shift = Literal["semantic", "covariate"]
+UNSEEN_EMOTIONS = (FEAR, DISGUST, SURPRISE, BOREDOM)
+ID_ENGINES = ("espeak-ng", "flite", "festival")
+SET_NAMES = ("unseen-emotions", "unseen-language", "non-speech", "telephone")
+
+
+@dataclass(frozen=True)
+class OodSetOptions:
+    """How big the generated sets are and what they are made from.
+
+    Attributes:
+        per_class: SynthEmo items per emotion and (engine, language); a set of
+            four emotions from three engines has 12 x per_class utterances.
+        non_speech_count: Clips in the non-speech set.
+        engines: Engines of the in-distribution corpus (unseen-emotions, telephone).
+        known_emotions: The model's classes (unseen-language and telephone speak these).
+        seed: Seed of every random choice. SynthEmo's seed 0 is the bundled
+            model's corpus seed, so the default 1 draws other sentence orders.
+    """
+
+    per_class: int = 8
+    non_speech_count: int = 96
+    engines: tuple[str, ...] = ID_ENGINES
+    known_emotions: tuple[str, ...] = FOUR_CLASS
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.per_class < 1 or self.non_speech_count < 1:
+            raise ValueError("OOD sets need at least one utterance per class and clip")
+
+
+@dataclass(frozen=True)
+class OodSet:
+    """One OOD evaluation set.
+
+    Attributes:
+        name: Its name in tables and JSON.
+        shift: "semantic" or "covariate".
+        description: What it is, for reports.
+        audio: int16 utterances at the canonical rate.
+        emotions: Per utterance, its emotion where the model's labels apply
+            (covariate sets), else None.
+    """
+
+    name: str
+    shift: Shift
+    description: str
+    audio: tuple[np.ndarray, ...]
+    emotions: tuple[str | None, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.audio) != len(self.emotions) or not self.audio:
+            raise ValueError(f"OOD set {self.name!r} is empty or has a label per clip mismatch")
+
+
+def build_set(name: str, cache: Path, options: OodSetOptions = OodSetOptions()) -> OodSet:
+    """A named set (one of SET_NAMES), or a manifest CSV whose utterances are all OOD.
+
+    Args:
+        name: A name from SET_NAMES, or a path to a manifest CSV (a semantic set
+            named after the file).
+        cache: Directory where SynthEmo sets are rendered and kept.
+        options: Sizes and seed.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+    from training.synthemo.conditions import Condition
+
+    if name == "unseen-emotions":
+        return _synthemo_set(
+            name, "semantic",
+            f"SynthEmo {', '.join(UNSEEN_EMOTIONS)} from the training engines "
+            f"({', '.join(options.engines)}), English",
+            cache, options, engines=options.engines, emotions=UNSEEN_EMOTIONS,
+            languages=("en",), labelled=False,
+        )  # fmt: skip
+    if name == "unseen-language":
+        return _synthemo_set(
+            name, "covariate",
+            "SynthEmo German and Spanish (espeak-ng) in the known emotions",
+            cache, options, engines=("espeak-ng",), emotions=options.known_emotions,
+            languages=("de", "es"), labelled=True,
+        )  # fmt: skip
+    if name == "telephone":
+        return _synthemo_set(
+            name, "covariate",
+            "SynthEmo known emotions from the training engines through a telephone "
+            "channel (8 kHz, 300-3400 Hz, G.711)",
+            cache, options, engines=options.engines, emotions=options.known_emotions,
+            languages=("en",), labelled=True, conditions=(Condition(kind="telephone"),),
+        )  # fmt: skip
+    if name == "non-speech":
+        return non_speech_set(options.non_speech_count, options.seed)
+    path = Path(name)
+    if path.suffix == ".csv":
+        return _manifest_set(path.stem, load_manifest(path), "semantic", f"manifest {path.name}")
+    raise ValueError(f"unknown OOD set {name!r} (accepted: {', '.join(SET_NAMES)}, or a .csv)")
+
+
+def _synthemo_set(
+    name: str,
+    shift: Shift,
+    description: str,
+    cache: Path,
+    options: OodSetOptions,
+    engines: Sequence[str],
+    emotions: Sequence[str],
+    languages: Sequence[str],
+    labelled: bool,
+    conditions: tuple | None = None,
+) -> OodSet:
+    from training.synthemo.conditions import Condition
+    from training.synthemo.generate import generate
+    from training.synthemo.plan import SynthOptions
+
+    synth = SynthOptions(
+        engines=tuple(engines),
+        emotions=tuple(emotions),
+        languages=tuple(languages),
+        conditions=conditions or (Condition(),),
+        per_class=options.per_class,
+        seed=options.seed,
+    )
+    manifest = generate(synth, cache / name, workers=1).manifest
+    utterances = load_manifest(manifest)
+    return _manifest_set(name, utterances, shift, description, labelled)
+
+
+def _manifest_set(
+    name: str,
+    utterances: Sequence[Utterance],
+    shift: Shift,
+    description: str,
+    labelled: bool = False,
+) -> OodSet:
+    from training.data import AudioCache
+
+    audio = AudioCache(list(utterances)).audio
+    emotions = tuple(u.emotion if labelled else None for u in utterances)
+    return OodSet(name, shift, description, tuple(audio), emotions)
+
+
+def non_speech_set(count: int, seed: int) -> OodSet:
+    """Noise bursts, tones, chords, sweeps and click trains, 1-3 s each, at speech level.
+
+    Made with numpy alone, so the set is the same wherever it is built. Each kind
+    has a loud sustained part, the kind of sound that gets past a speech VAD.
+    """
+    rng = np.random.default_rng([seed, 4242])
+    kinds = (_noise_burst, _tone, _chord, _sweep, _clicks, _am_noise)
+    audio = []
+    for index in range(count):
+        seconds = float(rng.uniform(1.0, 3.0))
+        n = int(seconds * SAMPLE_RATE_HZ)
+        x = kinds[index % len(kinds)](n, rng)
+        x = _fade(x / max(float(np.abs(x).max()), 1e-9), 0.01)
+        level_db = float(rng.uniform(-20.0, -6.0))  # peak level, like the speech corpora
+        audio.append(float_to_int16((10 ** (level_db / 20) * x).astype(np.float32)))
+    names = ", ".join(k.__name__.strip("_").replace("_", " ") for k in kinds)
+    return OodSet(
+        "non-speech", "semantic", f"numpy-made {names}", tuple(audio), (None,) * len(audio)
+    )
+
+
+def _time(n: int) -> np.ndarray:
+    return np.arange(n) / SAMPLE_RATE_HZ
+
+
+def _coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """Noise with power ~ 1 / f**exponent (0 white, 1 pink, 2 brown)."""
+    spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    f = np.maximum(np.fft.rfftfreq(n, 1 / SAMPLE_RATE_HZ), 20.0)
+    return np.fft.irfft(spectrum / f ** (exponent / 2), n)
+
+
+def _noise_burst(n: int, rng: np.random.Generator) -> np.ndarray:
+    x = _coloured_noise(n, rng, float(rng.choice([0.0, 1.0, 2.0])))
+    return x * _bursts(n, rng)
+
+
+def _am_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Pink noise modulated at a syllable-like 3-7 Hz: the hardest non-speech here."""
+    rate = rng.uniform(3.0, 7.0)
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rate * _time(n) + rng.uniform(0, 2 * np.pi))
+    return _coloured_noise(n, rng, 1.0) * envelope**2
+
+
+def _tone(n: int, rng: np.random.Generator) -> np.ndarray:
+    f0 = rng.uniform(100.0, 1000.0)
+    t = _time(n)
+    harmonics = int(rng.integers(1, 6))
+    return sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, harmonics + 1))
+
+
+def _chord(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Three plucked notes of a major or minor triad, decaying: a crude instrument."""
+    root = 110.0 * 2 ** (rng.integers(0, 24) / 12)
+    third = 4 if rng.random() < 0.5 else 3
+    t = _time(n)
+    decay = np.exp(-t * rng.uniform(1.0, 4.0))
+    notes = [root * 2 ** (s / 12) for s in (0, third, 7)]
+    return decay * sum(np.sin(2 * np.pi * f * h * t) / h**1.5 for f in notes for h in range(1, 5))
+
+
+def _sweep(n: int, rng: np.random.Generator) -> np.ndarray:
+    low, high = sorted(rng.uniform(80.0, 4000.0, 2))
+    t = _time(n)
+    duration = n / SAMPLE_RATE_HZ
+    phase = (
+        2
+        * np.pi
+        * low
+        * duration
+        / np.log(high / low)
+        * (np.exp(t / duration * np.log(high / low)) - 1)
+    )
+    return np.sin(phase)
+
+
+def _clicks(n: int, rng: np.random.Generator) -> np.ndarray:
+    x = np.zeros(n)
+    period = int(SAMPLE_RATE_HZ / rng.uniform(2.0, 20.0))
+    click = np.exp(-np.arange(200) / 30.0) * rng.standard_normal(200)
+    for start in range(int(rng.integers(0, period)), n - 200, period):
+        x[start : start + 200] += click
+    return x
+
+
+def _bursts(n: int, rng: np.random.Generator) -> np.ndarray:
+    """An on/off envelope of 2-5 bursts of 150-600 ms."""
+    envelope = np.zeros(n)
+    for _ in range(int(rng.integers(2, 6))):
+        length = int(rng.uniform(0.15, 0.6) * SAMPLE_RATE_HZ)
+        start = int(rng.integers(0, max(n - length, 1)))
+        envelope[start : start + length] = 1.0
+    return envelope
+
+
+def _fade(x: np.ndarray, seconds: float) -> np.ndarray:
+    m = min(int(seconds * SAMPLE_RATE_HZ), len(x) // 2)
+    ramp = np.linspace(0.0, 1.0, m)
+    x = x.copy()
+    x[:m] *= ramp
+    x[len(x) - m :] *= ramp[::-1]
+    return x
