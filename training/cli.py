@@ -79,6 +79,32 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, help="JSON report (a confusion PNG goes beside it)"
     )
+    parser.add_argument(
+        "--split-of",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="without DATA: evaluate on the test split of the run that wrote CHECKPOINT "
+        "(for an ONNX model exported from it; its validation split sets ODIN's threshold)",
+    )
+    parser.add_argument(
+        "--ood",
+        nargs="+",
+        metavar="SET",
+        help="also measure OOD detection against these sets: unseen-emotions, "
+        "unseen-language, non-speech, telephone, or a manifest CSV (all OOD)",
+    )
+    parser.add_argument(
+        "--ood-dir",
+        type=Path,
+        default=Path("runs/ood-sets"),
+        help="where rendered OOD sets are kept and reused (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ood-per-class",
+        type=int,
+        default=8,
+        help="SynthEmo items per emotion and engine in each OOD set (default: %(default)s)",
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -92,16 +118,59 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.data:
         utterances = load_data(tuple(args.data))
         title = f"{args.model.name} on {', '.join(args.data)}"
-    elif args.model.suffix == ".pt":
-        utterances = test_split_of(args.model)
-        title = f"{args.model.name} on its held-out test split"
+    elif args.split_of or args.model.suffix == ".pt":
+        run = args.split_of or args.model
+        utterances = test_split_of(run)
+        title = f"{args.model.name} on the held-out test split of {run.name}"
     else:
-        raise StreamserError("an ONNX model needs DATA to evaluate on")
+        raise StreamserError("an ONNX model needs DATA (or --split-of) to evaluate on")
     result = evaluate(predictor, utterances)
     print_evaluation(result, title)
     if args.output:
         write_report(result, args.output, title)
+    if args.ood:
+        _evaluate_ood(args, predictor, utterances, title)
     return 0
+
+
+def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -> None:
+    from training.data import AudioCache
+    from training.ood_eval import (
+        RuntimePredictor,
+        checkpoint_calibration,
+        evaluate_ood,
+        markdown_table,
+        outputs_for,
+        print_ood,
+        run_partition,
+        write_json,
+    )
+    from training.ood_sets import OodSetOptions, build_set
+
+    validation_logits = None
+    if args.model.suffix == ".onnx":
+        predictor = RuntimePredictor(args.model)  # the scores the runtime gate computes
+        calibration = predictor.calibration
+        if args.split_of:
+            validation = run_partition(args.split_of)[0].validation
+            validation_logits = predictor.predict(AudioCache(validation).audio)[0]
+    else:
+        calibration, validation_logits = checkpoint_calibration(predictor, args.model)
+    kept = [u for u in utterances if u.emotion in predictor.labels]
+    positives = outputs_for(predictor, AudioCache(kept).audio, [u.emotion for u in kept])
+    options = OodSetOptions(per_class=args.ood_per_class, known_emotions=predictor.labels)
+    sets = []
+    for name in args.ood:
+        ood_set = build_set(name, args.ood_dir, options)
+        sets.append((ood_set, outputs_for(predictor, ood_set.audio, ood_set.emotions)))
+    evaluation = evaluate_ood(
+        args.model.name, calibration, positives, title, sets, validation_logits
+    )
+    print_ood(evaluation, title)
+    if args.output:
+        stem = args.output.with_name(args.output.stem + "-ood")
+        write_json(evaluation, stem.with_suffix(".json"))
+        stem.with_suffix(".md").write_text(markdown_table(evaluation) + "\n")
 
 
 TRAIN = Command(
@@ -112,7 +181,7 @@ TRAIN = Command(
 )
 EVALUATE = Command(
     name="evaluate",
-    help="WA/UA and confusion matrix of a checkpoint or ONNX model",
+    help="WA/UA and confusion matrix of a checkpoint or ONNX model; --ood: OOD detection",
     configure=configure_evaluate,
     run=run_evaluate,
 )

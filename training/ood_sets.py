@@ -99,11 +99,14 @@ def build_set(name: str, cache: Path, options: OodSetOptions = OodSetOptions()) 
     from training.synthemo.conditions import Condition
 
     if name == "unseen-emotions":
+        unseen = tuple(e for e in UNSEEN_EMOTIONS if e not in options.known_emotions)
+        if not unseen:
+            raise ValueError(f"the model knows every emotion of {name!r}")
         return _synthemo_set(
             name, "semantic",
-            f"SynthEmo {', '.join(UNSEEN_EMOTIONS)} from the training engines "
+            f"SynthEmo {', '.join(unseen)} from the training engines "
             f"({', '.join(options.engines)}), English",
-            cache, options, engines=options.engines, emotions=UNSEEN_EMOTIONS,
+            cache, options, engines=options.engines, emotions=unseen,
             languages=("en",), labelled=False,
         )  # fmt: skip
     if name == "unseen-language":

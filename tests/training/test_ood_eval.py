@@ -1,0 +1,225 @@
+"""OOD evaluation: the runtime's scores, a planted confident mistake, runtime/training parity."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from streamser.model import Inference
+from streamser.ood import OodGate, OodOptions, msp
+from streamser.segmenter import SegmenterOptions, Span
+from streamser.stream import Job, StreamFront
+from streamser.vad import WebRtcVad
+from streamser.worker import Worker
+from training.calibration import calibrate, embedding_params
+from training.ood_eval import (
+    METHODS,
+    ODIN_TEMPERATURE,
+    Outputs,
+    evaluate_ood,
+    markdown_table,
+    method_scores,
+)
+from training.ood_sets import OodSet
+
+LABELS = ("neutral", "happy", "angry", "sad")
+DIM = 16
+
+
+def clusters(n: int, rng: np.random.Generator, spread: float = 0.3):
+    """Four well-separated classes on the unit sphere and cosine logits."""
+    centres = np.eye(4, DIM)
+    labels = rng.integers(0, 4, n)
+    embeddings = 3 * centres[labels] + spread * rng.standard_normal((n, DIM))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return 10 * embeddings @ centres.T, embeddings, labels
+
+
+def between_classes(n: int, rng: np.random.Generator):
+    """Embeddings orthogonal to every class centre, with confident logits for class 0."""
+    embeddings = np.zeros((n, DIM))
+    embeddings[:, 4:] = rng.standard_normal((n, DIM - 4))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    logits = np.tile([9.0, 0.0, 0.0, 0.0], (n, 1)) + 0.1 * rng.standard_normal((n, 4))
+    return logits, embeddings
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    rng = np.random.default_rng(0)
+    _, train_embeddings, train_labels = clusters(1000, rng)
+    val_logits, val_embeddings, _ = clusters(500, rng)
+    params = embedding_params(train_embeddings, train_labels, classes=4)
+    return calibrate(val_logits, val_embeddings, method="mahalanobis", params=params), val_logits
+
+
+def fake_set(name: str, shift: str, n: int) -> OodSet:
+    audio = tuple(np.zeros(10, np.int16) for _ in range(n))
+    return OodSet(name, shift, name, audio, (None,) * n)  # type: ignore[arg-type]
+
+
+def test_methods_are_the_runtime_functions(calibration):
+    calib, _ = calibration
+    logits, embeddings, _ = clusters(20, np.random.default_rng(1))
+    for method in METHODS:
+        ours = method_scores(method, logits, embeddings, calib)
+        if method == "odin":
+            np.testing.assert_array_equal(ours, msp(logits, ODIN_TEMPERATURE))
+            continue
+        gate = OodGate(calib, OodOptions(method=method))
+        runtime = [gate.decide(lo, em).score for lo, em in zip(logits, embeddings, strict=True)]
+        # batched and one-at-a-time BLAS may differ in the last bit
+        np.testing.assert_allclose(ours, runtime, rtol=1e-12, atol=1e-12)
+
+
+def test_embedding_methods_catch_what_confident_logits_hide(calibration):
+    calib, val_logits = calibration
+    rng = np.random.default_rng(2)
+    logits, embeddings, labels = clusters(200, rng)
+    positives = Outputs(logits, embeddings, labels)
+    ood_logits, ood_embeddings = between_classes(100, rng)
+    ood = Outputs(ood_logits, ood_embeddings, np.full(100, -1))
+    result = evaluate_ood(
+        "toy", calib, positives, "toy test", [(fake_set("planted", "semantic", 100), ood)],
+        validation_logits=val_logits,
+    )  # fmt: skip
+    rows = {r.method: r for r in result.rows}
+    assert set(rows) == set(METHODS)
+    assert rows["msp"].metrics.fpr_at_95_tpr > 0.9  # confident logits: MSP accepts them
+    for method in ("mahalanobis", "knn"):
+        assert rows[method].metrics.auroc == 1.0
+        assert rows[method].metrics.fpr_at_95_tpr == 0.0
+        assert rows[method].accepted == 0.0
+    assert result.best_by_set()["planted"] in ("mahalanobis", "knn")
+    gate = {g.method: g for g in result.gate}
+    assert all(g.threshold is not None for g in gate.values())  # ODIN's from validation logits
+    assert gate["mahalanobis"].id_accepted == pytest.approx(0.95, abs=0.05)
+    assert gate["msp"].accuracy_all == 1.0
+    report = json.loads(json.dumps(result.to_json()))
+    assert {r["method"] for r in report["rows"]} == set(METHODS)
+    assert "| planted | semantic | mahalanobis | 1.000 |" in markdown_table(result)
+
+
+def test_without_validation_logits_odin_has_metrics_but_no_threshold(calibration):
+    calib, _ = calibration
+    rng = np.random.default_rng(3)
+    logits, embeddings, labels = clusters(50, rng)
+    ood_logits, ood_embeddings = between_classes(20, rng)
+    result = evaluate_ood(
+        "toy", calib, Outputs(logits, embeddings, labels), "toy",
+        [(fake_set("x", "semantic", 20), Outputs(ood_logits, ood_embeddings, np.full(20, -1)))],
+    )  # fmt: skip
+    odin = next(g for g in result.gate if g.method == "odin")
+    assert odin.threshold is None and odin.id_accepted is None
+    assert next(r for r in result.rows if r.method == "odin").accepted is None
+
+
+class PlantedModel:
+    """Stands in for `EmotionModel`: whatever it hears, it is sure the speaker is neutral,
+    from an embedding that lies between every class it was trained on."""
+
+    labels = LABELS
+    short_sha = "planted"
+
+    def infer(self, waveform: np.ndarray) -> Inference:
+        logits, embeddings = between_classes(1, np.random.default_rng(4))
+        return Inference(logits[0], embeddings[0])
+
+
+@pytest.mark.parametrize("method", ["mahalanobis", "knn"])
+def test_the_gate_withholds_the_label_of_a_confident_mistake(calibration, method):
+    calib, _ = calibration
+    gate = OodGate(calib, OodOptions(method=method))
+    front = StreamFront(0, "ch0", WebRtcVad(2), SegmenterOptions(), 16000 * 30)
+    front.ring.write(np.zeros(16000, np.int16))
+    front.ring.claim(0)
+    job = Job(0, 0, Span(0, 16000, 30), arrived=time.monotonic())
+    event = Worker(PlantedModel(), gate).handle(job, front)  # type: ignore[arg-type]
+    assert event.confidence > 0.99  # the model is sure ...
+    assert event.status == "uncertain" and event.label is None  # ... and the gate says no
+    assert event.ood.score < event.ood.threshold
+    assert front.counters.uncertain == 1 and front.counters.ok == 0
+    # MSP, fooled by the same confidence, would have let the label through
+    inference = PlantedModel().infer(np.zeros(16000, np.float32))
+    msp_gate = OodGate(calib, OodOptions(method="msp"))
+    assert msp_gate.decide(inference.logits, inference.embedding).accepted
+
+
+@pytest.fixture(scope="module")
+def exported():
+    """The bundled model: trained, calibrated for every method, and already on disk
+    (exporting a fresh one takes longer than this file's whole budget)."""
+    from streamser.models import default_model_path
+
+    path = default_model_path()
+    if not path.exists():
+        pytest.skip("no bundled model (bin/make-default-model builds it)")
+    return path
+
+
+def clips_for_parity() -> list[np.ndarray]:
+    rng = np.random.default_rng(6)
+    t = np.arange(24000) / 16000
+    tone = 8000 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * rng.standard_normal(len(t)))
+    return [tone.astype(np.int16), (2000 * rng.standard_normal(40000)).astype(np.int16)]
+
+
+def test_runtime_gate_and_training_give_the_same_scores(exported):
+    """The evaluation's scores (batched, calibration read from the file) are the runtime
+    gate's (one utterance at a time, on `EmotionModel.infer`) for every method."""
+    from streamser.audio.formats import int16_to_float
+    from streamser.model import EmotionModel
+    from training.ood_eval import RuntimePredictor, onnx_calibration, outputs_for
+
+    clips = clips_for_parity()
+    calib = onnx_calibration(exported)
+    training = outputs_for(RuntimePredictor(exported), clips, [None, None])
+    runtime_model = EmotionModel.load(exported)
+    assert calib == runtime_model.metadata.ood
+    for method in ("msp", "max_logit", "energy", "mahalanobis", "knn"):
+        gate = OodGate(runtime_model.metadata.ood, OodOptions(method=method))
+        ours = method_scores(method, training.logits, training.embeddings, calib)
+        for clip, score in zip(clips, ours, strict=True):
+            inference = runtime_model.infer(int16_to_float(clip))
+            runtime = gate.decide(inference.logits, inference.embedding).score
+            assert runtime == pytest.approx(score, abs=1e-4), method
+
+
+def test_training_predictor_agrees_with_the_runtime_to_float32_precision(exported):
+    """`EmotionPredictor` (ORT's default threads, tiling) differs from the runtime only by
+    float32 summation order: ~1e-7 relative in every score, Mahalanobis included."""
+    from streamser.audio.formats import int16_to_float
+    from streamser.model import EmotionModel
+    from training.ood_eval import onnx_calibration, outputs_for
+    from training.predict import EmotionPredictor
+
+    clips = clips_for_parity()
+    calib = onnx_calibration(exported)
+    training = outputs_for(EmotionPredictor(exported), clips, [None, None])
+    runtime_model = EmotionModel.load(exported)
+    for method in ("msp", "max_logit", "energy", "mahalanobis", "knn"):
+        gate = OodGate(calib, OodOptions(method=method))
+        ours = method_scores(method, training.logits, training.embeddings, calib)
+        for clip, score in zip(clips, ours, strict=True):
+            inference = runtime_model.infer(int16_to_float(clip))
+            runtime = gate.decide(inference.logits, inference.embedding).score
+            assert runtime == pytest.approx(score, rel=1e-5, abs=1e-4), method
+
+
+@pytest.mark.tts
+def test_evaluate_command_writes_the_ood_table_and_json(exported, tiny_corpus, tmp_path):
+    from streamser.cli.main import main
+
+    output = tmp_path / "eval.json"
+    code = main(
+        ["evaluate", str(exported), str(tiny_corpus), "--ood", "non-speech", "-o", str(output)]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "eval-ood.json").read_text())
+    assert {r["method"] for r in report["rows"]} == set(METHODS)
+    assert report["sets"][0]["name"] == "non-speech"
+    assert report["gate"][0]["accuracy_all"] >= 0
+    assert "| non-speech | semantic |" in (tmp_path / "eval-ood.md").read_text()

@@ -1,0 +1,375 @@
+"""`streamser evaluate --ood`: how well each OOD score separates held-out ID utterances from
+each OOD set, and what the calibrated gate does to accuracy.
+
+Scores come from `streamser.ood` with the model's own calibration (the
+functions and parameters the runtime gate applies), so a number here is a number
+the runtime reproduces. ODIN-style scoring is temperature-scaled MSP
+(Liang et al. 2018) without input perturbation: the exported ONNX graph has no
+gradient with respect to its input, so perturbation cannot run at inference time;
+the runtime can apply the temperature half through `msp` with a calibrated
+temperature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streamser.metadata import OodCalibration
+from streamser.ood import msp, ood_score, threshold_for_tpr
+from training.calibration import id_quantiles
+from training.ood_metrics import OodMetrics, ood_metrics
+from training.ood_sets import OodSet
+
+ODIN_TEMPERATURE = 1000.0
+METHODS = ("msp", "odin", "max_logit", "energy", "mahalanobis", "knn")
+"""Methods evaluated: the runtime's five plus ODIN-style temperature scaling."""
+
+
+def method_scores(
+    method: str, logits: np.ndarray, embeddings: np.ndarray, calibration: OodCalibration
+) -> np.ndarray:
+    """Scores of `method` ("higher = ID"), from the runtime's functions and parameters."""
+    if method == "odin":
+        return msp(logits, ODIN_TEMPERATURE)
+    return ood_score(method, logits, embeddings, calibration)
+
+
+def available_methods(calibration: OodCalibration) -> tuple[str, ...]:
+    """The methods the calibration has parameters for (embedding methods need params)."""
+    needs = {"mahalanobis": "class_means", "knn": "reference"}
+    return tuple(m for m in METHODS if m not in needs or needs[m] in calibration.params)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A model's outputs on a set of utterances.
+
+    Attributes:
+        logits: `[n, classes]`.
+        embeddings: `[n, dim]`.
+        true: Class index per utterance, -1 where the model's labels do not apply.
+    """
+
+    logits: np.ndarray
+    embeddings: np.ndarray
+    true: np.ndarray
+
+
+@dataclass(frozen=True)
+class OodRow:
+    """One method on one OOD set."""
+
+    method: str
+    ood_set: str
+    shift: str
+    metrics: OodMetrics
+    accepted: float | None
+    """Share of the OOD set accepted at the calibrated threshold (None: no threshold)."""
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "metrics"} | self.metrics.to_json()
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One method's calibrated threshold applied to the ID positives.
+
+    Attributes:
+        threshold: From the calibration's ID quantiles at its TPR (None: the
+            calibration has no quantiles for this method).
+        id_accepted: Share of ID positives accepted.
+        accuracy_all: Accuracy on every ID positive.
+        accuracy_accepted: Accuracy on the accepted ones (None if none accepted).
+    """
+
+    method: str
+    threshold: float | None
+    id_accepted: float | None
+    accuracy_all: float
+    accuracy_accepted: float | None
+
+
+@dataclass(frozen=True)
+class OodEvaluation:
+    """Attributes:
+    model: The model evaluated.
+    positives: What the ID positives are.
+    id_count: How many.
+    calibration: The calibration's method, TPR and temperature.
+    sets: Per OOD set: shift, description, size.
+    rows: Metrics per method and set.
+    gate: The calibrated threshold per method, on the ID positives.
+    """
+
+    model: str
+    positives: str
+    id_count: int
+    calibration: dict
+    sets: list[dict]
+    rows: list[OodRow]
+    gate: list[GateRow]
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "positives": self.positives,
+            "id_count": self.id_count,
+            "calibration": self.calibration,
+            "odin_temperature": ODIN_TEMPERATURE,
+            "sets": self.sets,
+            "rows": [r.to_json() for r in self.rows],
+            "gate": [asdict(g) for g in self.gate],
+            "best_fpr_at_95_tpr": self.best_by_set(),
+        }
+
+    def best_by_set(self) -> dict[str, str]:
+        """Per OOD set, the method with the lowest FPR at 95 % TPR (ties: higher AUROC)."""
+        best: dict[str, OodRow] = {}
+        for row in self.rows:
+            key = (row.metrics.fpr_at_95_tpr, -row.metrics.auroc)
+            held = best.get(row.ood_set)
+            if held is None or key < (held.metrics.fpr_at_95_tpr, -held.metrics.auroc):
+                best[row.ood_set] = row
+        return {name: row.method for name, row in best.items()}
+
+
+def thresholds(
+    calibration: OodCalibration, methods: Sequence[str], odin_quantiles: list[float] | None
+) -> dict[str, float | None]:
+    """Per method, the threshold that accepts the calibration's TPR of its held-out ID data."""
+    quantiles = dict(calibration.id_quantiles)
+    if odin_quantiles is not None:
+        quantiles["odin"] = odin_quantiles
+    return {
+        m: threshold_for_tpr(quantiles[m], calibration.tpr) if m in quantiles else None
+        for m in methods
+    }
+
+
+def odin_quantiles(validation_logits: np.ndarray) -> list[float]:
+    """ODIN's ID quantiles from the split the calibration was made on (it is not in the file)."""
+    return id_quantiles(msp(validation_logits, ODIN_TEMPERATURE))
+
+
+def evaluate_ood(
+    model: str,
+    calibration: OodCalibration,
+    positives: Outputs,
+    positives_name: str,
+    ood_sets: Sequence[tuple[OodSet, Outputs]],
+    validation_logits: np.ndarray | None = None,
+) -> OodEvaluation:
+    """Every available method on every OOD set, and the gate at the calibrated thresholds.
+
+    Args:
+        model: Name of the model for the report.
+        calibration: The model's OOD calibration (parameters and ID quantiles).
+        positives: Outputs on held-out ID utterances, with their classes.
+        positives_name: What the positives are.
+        ood_sets: Each set with the model's outputs on it.
+        validation_logits: Logits on the calibration split, for ODIN's threshold;
+            without them ODIN has metrics but no threshold.
+    """
+    methods = available_methods(calibration)
+    limits = thresholds(
+        calibration,
+        methods,
+        odin_quantiles(validation_logits) if validation_logits is not None else None,
+    )
+    id_scores = {
+        m: method_scores(m, positives.logits, positives.embeddings, calibration) for m in methods
+    }
+    rows = []
+    for ood_set, outputs in ood_sets:
+        for m in methods:
+            scores = method_scores(m, outputs.logits, outputs.embeddings, calibration)
+            limit = limits[m]
+            rows.append(
+                OodRow(
+                    method=m,
+                    ood_set=ood_set.name,
+                    shift=ood_set.shift,
+                    metrics=ood_metrics(id_scores[m], scores),
+                    accepted=None if limit is None else float(np.mean(scores >= limit)),
+                )
+            )
+    correct = positives.logits.argmax(axis=1) == positives.true
+    gate = []
+    for m in methods:
+        limit = limits[m]
+        kept = None if limit is None else id_scores[m] >= limit
+        gate.append(
+            GateRow(
+                method=m,
+                threshold=limit,
+                id_accepted=None if kept is None else float(kept.mean()),
+                accuracy_all=float(correct.mean()),
+                accuracy_accepted=(
+                    float(correct[kept].mean()) if kept is not None and kept.any() else None
+                ),
+            )
+        )
+    return OodEvaluation(
+        model=model,
+        positives=positives_name,
+        id_count=len(positives.true),
+        calibration={
+            "method": calibration.method,
+            "tpr": calibration.tpr,
+            "temperature": calibration.temperature,
+        },
+        sets=[
+            {
+                "name": s.name,
+                "shift": s.shift,
+                "description": s.description,
+                "utterances": len(s.audio),
+            }
+            for s, _ in ood_sets
+        ],
+        rows=rows,
+        gate=gate,
+    )
+
+
+def write_json(evaluation: OodEvaluation, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation.to_json(), indent=1))
+    return path
+
+
+def markdown_table(evaluation: OodEvaluation) -> str:
+    """The metrics as a Markdown table, semantic sets first, best FPR@95TPR in bold."""
+    best = evaluation.best_by_set()
+    lines = [
+        "| OOD set | shift | method | AUROC | AUPR-In | AUPR-Out | FPR@95TPR | accepted |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in sorted(evaluation.rows, key=lambda r: (r.shift != "semantic", r.ood_set)):
+        m = row.metrics
+        fpr = f"{m.fpr_at_95_tpr:.3f}"
+        if best[row.ood_set] == row.method:
+            fpr = f"**{fpr}**"
+        accepted = "-" if row.accepted is None else f"{row.accepted:.0%}"
+        lines.append(
+            f"| {row.ood_set} | {row.shift} | {row.method} | {m.auroc:.3f} | "
+            f"{m.aupr_in:.3f} | {m.aupr_out:.3f} | {fpr} | {accepted} |"
+        )
+    return "\n".join(lines)
+
+
+def print_ood(evaluation: OodEvaluation, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    best = evaluation.best_by_set()
+    table = Table(title=f"{title}: OOD detection ({evaluation.id_count} ID positives)")
+    for column in ("OOD set", "shift", "method"):
+        table.add_column(column)
+    for column in ("AUROC", "AUPR-In", "AUPR-Out", "FPR@95TPR", "accepted"):
+        table.add_column(column, justify="right")
+    previous = None
+    for row in sorted(evaluation.rows, key=lambda r: (r.shift != "semantic", r.ood_set)):
+        if previous is not None and row.ood_set != previous:
+            table.add_section()
+        previous = row.ood_set
+        m = row.metrics
+        fpr = f"{m.fpr_at_95_tpr:.3f}"
+        table.add_row(
+            row.ood_set,
+            row.shift,
+            row.method,
+            f"{m.auroc:.3f}",
+            f"{m.aupr_in:.3f}",
+            f"{m.aupr_out:.3f}",
+            f"[bold]{fpr}[/bold]" if best[row.ood_set] == row.method else fpr,
+            "-" if row.accepted is None else f"{row.accepted:.0%}",
+        )
+    gate = Table(title=f"at the calibrated thresholds (TPR {evaluation.calibration['tpr']})")
+    for column in ("method", "threshold", "ID accepted", "accuracy (all)", "accuracy (accepted)"):
+        gate.add_column(column, justify="right" if column != "method" else "left")
+    for g in evaluation.gate:
+        gate.add_row(
+            g.method + (" (shipped)" if g.method == evaluation.calibration["method"] else ""),
+            "-" if g.threshold is None else f"{g.threshold:.4g}",
+            "-" if g.id_accepted is None else f"{g.id_accepted:.0%}",
+            f"{g.accuracy_all:.3f}",
+            "-" if g.accuracy_accepted is None else f"{g.accuracy_accepted:.3f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(gate)
+
+
+class RuntimePredictor:
+    """An exported model run by the runtime's own wrapper (`streamser.model.EmotionModel`):
+    the session settings, padding and cropping the gate sees in service.
+
+    `training.predict.EmotionPredictor` runs ONNX with onnxruntime's default thread
+    count and tiles short utterances; float32 sums in another order move an
+    embedding by ~1e-7, which the Mahalanobis precision matrix magnifies to ~1e-4
+    in the score. Scoring through the runtime wrapper makes the evaluation the
+    numbers the runtime gate computes, not approximately those.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from streamser.model import EmotionModel
+
+        self._model = EmotionModel.load(path)
+        self.labels = self._model.labels
+        self.calibration = self._model.metadata.ood
+
+    def predict(self, audio: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        from streamser.audio.formats import int16_to_float
+
+        outputs = [self._model.infer(int16_to_float(samples)) for samples in audio]
+        return np.stack([o.logits for o in outputs]), np.stack([o.embedding for o in outputs])
+
+
+def outputs_for(predictor, audio: Sequence[np.ndarray], emotions: Sequence[str | None]) -> Outputs:
+    """A predictor's (`RuntimePredictor` or `training.predict.EmotionPredictor`) outputs
+    with class indices."""
+    logits, embeddings = predictor.predict(list(audio))
+    labels = predictor.labels
+    true = np.array([labels.index(e) if e in labels else -1 for e in emotions])
+    return Outputs(logits, embeddings, true)
+
+
+def onnx_calibration(path: Path) -> OodCalibration:
+    """The calibration an exported model carries, read the way the runtime reads it."""
+    import onnx
+
+    from streamser.metadata import METADATA_KEY, ModelMetadata
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return ModelMetadata.from_json(props.get(METADATA_KEY, "null"), str(path)).ood
+
+
+def checkpoint_calibration(predictor, checkpoint: Path) -> tuple[OodCalibration, np.ndarray]:
+    """What `training.export` would calibrate for a checkpoint: embedding parameters from
+    its training split, thresholds from its validation split. Also returns the
+    validation logits (for ODIN's threshold)."""
+    from training.calibration import calibrate, embedding_params
+    from training.data import AudioCache
+
+    data, config = run_partition(checkpoint)
+    logits, embeddings = predictor.predict(AudioCache(data.validation).audio)
+    _, train_embeddings = predictor.predict(AudioCache(data.train).audio)
+    labels = np.array([predictor.labels.index(u.emotion) for u in data.train])
+    params = embedding_params(train_embeddings, labels, len(predictor.labels), config.seed)
+    return calibrate(logits, embeddings, params=params), logits
+
+
+def run_partition(checkpoint: Path):
+    """(Partition, TrainConfig) of the run that wrote `checkpoint`."""
+    from training.checkpoint import load_checkpoint
+    from training.config import TrainConfig
+    from training.experiment import partition
+
+    config = TrainConfig.from_dict(load_checkpoint(checkpoint).train_config)
+    return partition(config), config
