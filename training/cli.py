@@ -139,6 +139,7 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
         RuntimePredictor,
         checkpoint_calibration,
         evaluate_ood,
+        markdown_gate_tables,
         markdown_table,
         outputs_for,
         print_ood,
@@ -170,7 +171,8 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
     if args.output:
         stem = args.output.with_name(args.output.stem + "-ood")
         write_json(evaluation, stem.with_suffix(".json"))
-        stem.with_suffix(".md").write_text(markdown_table(evaluation) + "\n")
+        tables = markdown_table(evaluation) + "\n\n" + markdown_gate_tables(evaluation)
+        stem.with_suffix(".md").write_text(tables + "\n")
 
 
 TRAIN = Command(

@@ -70,6 +70,10 @@ class OodRow:
     metrics: OodMetrics
     accepted: float | None
     """Share of the OOD set accepted at the calibrated threshold (None: no threshold)."""
+    accuracy_all: float | None = None
+    """Covariate sets, whose labels apply: accuracy on the whole set."""
+    accuracy_accepted: float | None = None
+    """Covariate sets: accuracy on what the calibrated threshold accepts."""
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "metrics"} | self.metrics.to_json()
@@ -189,13 +193,17 @@ def evaluate_ood(
         for m in methods:
             scores = method_scores(m, outputs.logits, outputs.embeddings, calibration)
             limit = limits[m]
+            kept = None if limit is None else scores >= limit
+            all_, accepted = _accuracies(outputs, kept)
             rows.append(
                 OodRow(
                     method=m,
                     ood_set=ood_set.name,
                     shift=ood_set.shift,
                     metrics=ood_metrics(id_scores[m], scores),
-                    accepted=None if limit is None else float(np.mean(scores >= limit)),
+                    accepted=None if kept is None else float(kept.mean()),
+                    accuracy_all=all_,
+                    accuracy_accepted=accepted,
                 )
             )
     correct = positives.logits.argmax(axis=1) == positives.true
@@ -237,6 +245,17 @@ def evaluate_ood(
     )
 
 
+def _accuracies(outputs: Outputs, kept: np.ndarray | None) -> tuple[float | None, float | None]:
+    """Accuracy on the labelled utterances of a set, all and accepted (None: no labels)."""
+    labelled = outputs.true >= 0
+    if not labelled.any():
+        return None, None
+    correct = outputs.logits.argmax(axis=1) == outputs.true
+    chosen = labelled if kept is None else labelled & kept
+    accepted = float(correct[chosen].mean()) if kept is not None and chosen.any() else None
+    return float(correct[labelled].mean()), accepted
+
+
 def write_json(evaluation: OodEvaluation, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(evaluation.to_json(), indent=1))
@@ -260,6 +279,42 @@ def markdown_table(evaluation: OodEvaluation) -> str:
             f"| {row.ood_set} | {row.shift} | {row.method} | {m.auroc:.3f} | "
             f"{m.aupr_in:.3f} | {m.aupr_out:.3f} | {fpr} | {accepted} |"
         )
+    return "\n".join(lines)
+
+
+def markdown_gate_tables(evaluation: OodEvaluation) -> str:
+    """The calibrated thresholds on the ID positives, and on the labelled (covariate) sets."""
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0%}"
+
+    def acc(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    shipped = evaluation.calibration["method"]
+    lines = [
+        "| method | threshold | ID accepted | accuracy (all) | accuracy (accepted) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for g in evaluation.gate:
+        name = f"{g.method} (shipped)" if g.method == shipped else g.method
+        threshold = "-" if g.threshold is None else f"{g.threshold:.4g}"
+        lines.append(
+            f"| {name} | {threshold} | {pct(g.id_accepted)} | {acc(g.accuracy_all)} | "
+            f"{acc(g.accuracy_accepted)} |"
+        )
+    labelled = [r for r in evaluation.rows if r.accuracy_all is not None]
+    if labelled:
+        lines += [
+            "",
+            "| covariate set | method | accepted | accuracy (all) | accuracy (accepted) |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r in labelled:
+            lines.append(
+                f"| {r.ood_set} | {r.method} | {pct(r.accepted)} | {acc(r.accuracy_all)} | "
+                f"{acc(r.accuracy_accepted)} |"
+            )
     return "\n".join(lines)
 
 
@@ -301,9 +356,23 @@ def print_ood(evaluation: OodEvaluation, title: str) -> None:
             f"{g.accuracy_all:.3f}",
             "-" if g.accuracy_accepted is None else f"{g.accuracy_accepted:.3f}",
         )
+    covariate = Table(title="covariate sets (labels apply) at the calibrated thresholds")
+    for column in ("set", "method", "accepted", "accuracy (all)", "accuracy (accepted)"):
+        covariate.add_column(column, justify="left" if column in ("set", "method") else "right")
+    for r in evaluation.rows:
+        if r.accuracy_all is not None:
+            covariate.add_row(
+                r.ood_set,
+                r.method,
+                "-" if r.accepted is None else f"{r.accepted:.0%}",
+                f"{r.accuracy_all:.3f}",
+                "-" if r.accuracy_accepted is None else f"{r.accuracy_accepted:.3f}",
+            )
     console = Console()
     console.print(table)
     console.print(gate)
+    if covariate.row_count:
+        console.print(covariate)
 
 
 class RuntimePredictor:

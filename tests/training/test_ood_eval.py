@@ -20,6 +20,7 @@ from training.ood_eval import (
     ODIN_TEMPERATURE,
     Outputs,
     evaluate_ood,
+    markdown_gate_tables,
     markdown_table,
     method_scores,
 )
@@ -112,6 +113,7 @@ def test_without_validation_logits_odin_has_metrics_but_no_threshold(calibration
         "toy", calib, Outputs(logits, embeddings, labels), "toy",
         [(fake_set("x", "semantic", 20), Outputs(ood_logits, ood_embeddings, np.full(20, -1)))],
     )  # fmt: skip
+    assert all(r.accuracy_all is None for r in result.rows)  # unlabelled set
     odin = next(g for g in result.gate if g.method == "odin")
     assert odin.threshold is None and odin.id_accepted is None
     assert next(r for r in result.rows if r.method == "odin").accepted is None
@@ -223,3 +225,25 @@ def test_evaluate_command_writes_the_ood_table_and_json(exported, tiny_corpus, t
     assert report["sets"][0]["name"] == "non-speech"
     assert report["gate"][0]["accuracy_all"] >= 0
     assert "| non-speech | semantic |" in (tmp_path / "eval-ood.md").read_text()
+
+
+def test_covariate_sets_report_accuracy_on_all_and_on_accepted(calibration):
+    calib, _ = calibration
+    rng = np.random.default_rng(8)
+    logits, embeddings, labels = clusters(100, rng)
+    # a covariate set: half in-distribution and right, half between classes and wrong
+    ood_logits, ood_embeddings = between_classes(50, rng)
+    shifted = Outputs(
+        np.r_[logits[:50], ood_logits],
+        np.r_[embeddings[:50], ood_embeddings],
+        np.r_[labels[:50], np.full(50, 3)],  # class 3, where the logits say 0
+    )
+    audio = tuple(np.zeros(10, np.int16) for _ in range(100))
+    covariate = OodSet("phone", "covariate", "phone", audio, ("sad",) * 100)
+    result = evaluate_ood(
+        "toy", calib, Outputs(logits, embeddings, labels), "toy", [(covariate, shifted)]
+    )
+    row = next(r for r in result.rows if r.method == "mahalanobis")
+    assert row.accuracy_all == pytest.approx(0.5)
+    assert row.accuracy_accepted == 1.0  # the gate kept only the in-distribution half
+    assert "| phone | mahalanobis |" in markdown_gate_tables(result)
