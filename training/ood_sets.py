@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from streamser.audio.formats import float_to_int16
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.labels import BOREDOM, DISGUST, FEAR, FOUR_CLASS, SURPRISE
 from training.corpora import Utterance, load_manifest
+
+if TYPE_CHECKING:
+    from streamser.segmenter import SegmenterOptions
 
 Shift = Literal["semantic", "covariate"]
 UNSEEN_EMOTIONS = (FEAR, DISGUST, SURPRISE, BOREDOM)
@@ -47,6 +50,10 @@ class OodSetOptions:
         known_emotions: The model's classes (unseen-language and telephone speak these).
         seed: Seed of every random choice. SynthEmo's seed 0 is the bundled
             model's corpus seed, so the default 1 draws other sentence orders.
+        through_vad: Non-speech as the runtime would see it: each clip, framed by
+            silence, goes through the runtime's segmenter (default VAD settings)
+            and the set is the spans it cuts; clips it never triggers on are left
+            out, because the gate never sees them.
     """
 
     per_class: int = 8
@@ -54,6 +61,7 @@ class OodSetOptions:
     engines: tuple[str, ...] = ID_ENGINES
     known_emotions: tuple[str, ...] = FOUR_CLASS
     seed: int = 1
+    through_vad: bool = True
 
     def __post_init__(self) -> None:
         if self.per_class < 1 or self.non_speech_count < 1:
@@ -125,7 +133,8 @@ def build_set(name: str, cache: Path, options: OodSetOptions = OodSetOptions()) 
             languages=("en",), labelled=True, conditions=(Condition(kind="telephone"),),
         )  # fmt: skip
     if name == "non-speech":
-        return non_speech_set(options.non_speech_count, options.seed)
+        clips = non_speech_set(options.non_speech_count, options.seed)
+        return vad_spans(clips) if options.through_vad else clips
     path = Path(name)
     if path.suffix == ".csv":
         return _manifest_set(path.stem, load_manifest(path), "semantic", f"manifest {path.name}")
@@ -194,6 +203,39 @@ def non_speech_set(count: int, seed: int) -> OodSet:
     names = ", ".join(k.__name__.strip("_").replace("_", " ") for k in kinds)
     return OodSet(
         "non-speech", "semantic", f"numpy-made {names}", tuple(audio), (None,) * len(audio)
+    )
+
+
+def segment(clip: np.ndarray, options: SegmenterOptions | None = None) -> list[np.ndarray]:
+    """The spans the runtime's segmenter cuts from `clip` with 0.5 s of silence either side."""
+    from streamser.constants import FRAME_SAMPLES
+    from streamser.segmenter import Segmenter, SegmenterOptions
+    from streamser.vad import make_vad
+
+    options = options or SegmenterOptions()
+    segmenter = Segmenter(make_vad(options.vad), options)
+    silence = np.zeros(SAMPLE_RATE_HZ // 2, np.int16)
+    x = np.concatenate([silence, clip, silence])
+    x = np.concatenate([x, np.zeros(-len(x) % FRAME_SAMPLES, np.int16)])
+    spans = []
+    for start in range(0, len(x), FRAME_SAMPLES):
+        spans += segmenter.process(x[start : start + FRAME_SAMPLES])
+    spans += segmenter.flush()
+    return [x[span.start : span.end] for span in spans]
+
+
+def vad_spans(clips: OodSet) -> OodSet:
+    """The set as the gate meets it: the segmenter's spans of every clip it triggers on."""
+    per_clip = [segment(clip) for clip in clips.audio]
+    spans = tuple(span for found in per_clip for span in found)
+    passed = sum(bool(found) for found in per_clip)
+    return OodSet(
+        clips.name,
+        clips.shift,
+        f"{clips.description}; {len(spans)} VAD spans from the {passed} of "
+        f"{len(clips.audio)} clips the runtime segmenter triggered on",
+        spans,
+        (None,) * len(spans),
     )
 
 

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from streamser.labels import FOUR_CLASS
-from training.ood_sets import UNSEEN_EMOTIONS, OodSetOptions, build_set, non_speech_set
+from training.ood_sets import (
+    UNSEEN_EMOTIONS,
+    OodSetOptions,
+    build_set,
+    non_speech_set,
+    segment,
+)
 
 
 def test_non_speech_is_seeded_sized_and_unlabelled():
@@ -37,3 +43,17 @@ def test_speech_sets_are_rendered_once_and_labelled_only_where_labels_apply(tmp_
     assert phone.shift == "covariate" and set(phone.emotions) == set(FOUR_CLASS)
     again = build_set("unseen-emotions", tmp_path, options)  # from the cache
     assert all(np.array_equal(x, y) for x, y in zip(again.audio, emotions.audio, strict=True))
+
+
+def test_non_speech_reaches_the_model_as_the_segmenter_cuts_it(tmp_path):
+    clips = non_speech_set(12, seed=1)
+    seen = build_set("non-speech", tmp_path, OodSetOptions(non_speech_count=12))
+    assert "VAD spans" in seen.description
+    assert len(seen.audio) > 0 and set(seen.emotions) == {None}
+    spans = [span for clip in clips.audio for span in segment(clip)]
+    assert all(np.array_equal(a, b) for a, b in zip(seen.audio, spans, strict=True))
+    assert segment(np.zeros(32_000, np.int16)) == []  # silence never reaches the gate
+    unfiltered = build_set(
+        "non-speech", tmp_path, OodSetOptions(non_speech_count=12, through_vad=False)
+    )
+    assert len(unfiltered.audio) == 12
