@@ -240,6 +240,28 @@ def summary(means: dict[str, np.ndarray]) -> str:
     return text + "\n"
 
 
+def source_fit_note(rows: list[dict], means: dict[str, np.ndarray]) -> str:
+    """Label-free diagnostic: methods whose alignment term costs source accuracy."""
+    if "source-only" not in means:
+        return ""
+
+    def source_ua(method: str) -> float:
+        return 100 * float(np.mean([r["source_ua"] for r in rows if r["method"] == method]))
+
+    reference = source_ua("source-only")
+    costly = [m for m in means if source_ua(m) < reference - 10]
+    if not costly:
+        return ""
+    listed = ", ".join(f"{m} {source_ua(m):.0f} %" for m in costly)
+    return (
+        f"Source training UAR (no target label involved) falls more than 10 points below "
+        f"source-only's {reference:.0f} % for: {listed}. There the alignment term outweighs "
+        "the emotion loss: the weight chosen on the development task is too strong for "
+        "these tasks. Re-choosing it from these tables would use target labels, so it is "
+        "left as chosen.\n"
+    )
+
+
 def write_report(
     results: dict[str, list[dict]],
     path: Path,
@@ -263,6 +285,7 @@ def write_report(
             parts.append(f"Classes per task: {listed}.\n")
         parts.append("Against source-only (same seeds):\n\n" + comparison(rows, means) + "\n")
         parts.append(summary(means))
+        parts.append(source_fit_note(rows, means))
     if "bec" not in results or not results["bec"]:
         parts.append(REAL_MISSING)
     weights = ", ".join(f"{m} {w:g}" for m, w in DEFAULT_WEIGHTS.items() if m != "source-only")
