@@ -100,6 +100,12 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
         help="where rendered OOD sets are kept and reused (default: %(default)s)",
     )
     parser.add_argument(
+        "--odin-epsilon",
+        type=float,
+        help="checkpoints only: also score ODIN with input perturbation of this size "
+        "(training.odin; e.g. 1e-4)",
+    )
+    parser.add_argument(
         "--ood-per-class",
         type=int,
         default=8,
@@ -134,6 +140,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -> None:
+    from streamser.errors import StreamserError
     from training.data import AudioCache
     from training.ood_eval import (
         RuntimePredictor,
@@ -157,15 +164,36 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
             validation_logits = predictor.predict(AudioCache(validation).audio)[0]
     else:
         calibration, validation_logits = checkpoint_calibration(predictor, args.model)
+    perturbed = None
+    validation_extra = None
+    if args.odin_epsilon is not None:
+        if args.model.suffix != ".pt":
+            raise StreamserError("--odin-epsilon needs a checkpoint: ONNX has no input gradient")
+        from functools import partial
+
+        from training.checkpoint import load_checkpoint
+        from training.odin import odin_scores
+
+        network = load_checkpoint(args.model).build_model()
+        perturbed = partial(odin_scores, network, epsilon=args.odin_epsilon)
+        validation = run_partition(args.model)[0].validation
+        validation_extra = {"odin_perturbed": perturbed(AudioCache(validation).audio)}
+
+    def outputs(audio, emotions):
+        result = outputs_for(predictor, audio, emotions)
+        if perturbed is not None:
+            result.extra["odin_perturbed"] = perturbed(audio)
+        return result
+
     kept = [u for u in utterances if u.emotion in predictor.labels]
-    positives = outputs_for(predictor, AudioCache(kept).audio, [u.emotion for u in kept])
+    positives = outputs(AudioCache(kept).audio, [u.emotion for u in kept])
     options = OodSetOptions(per_class=args.ood_per_class, known_emotions=predictor.labels)
     sets = []
     for name in args.ood:
         ood_set = build_set(name, args.ood_dir, options)
-        sets.append((ood_set, outputs_for(predictor, ood_set.audio, ood_set.emotions)))
+        sets.append((ood_set, outputs(ood_set.audio, ood_set.emotions)))
     evaluation = evaluate_ood(
-        args.model.name, calibration, positives, title, sets, validation_logits
+        args.model.name, calibration, positives, title, sets, validation_logits, validation_extra
     )
     print_ood(evaluation, title)
     if args.output:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +53,15 @@ class Outputs:
         logits: `[n, classes]`.
         embeddings: `[n, dim]`.
         true: Class index per utterance, -1 where the model's labels do not apply.
+        extra: Method -> per-utterance scores computed elsewhere (ODIN with input
+            perturbation needs the torch model: `training.odin`).
     """
 
     logits: np.ndarray
     embeddings: np.ndarray
     true: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    """Scores of methods the logits and embedding cannot give (`odin_perturbed`)."""
 
 
 @dataclass(frozen=True)
@@ -143,12 +147,15 @@ class OodEvaluation:
 
 
 def thresholds(
-    calibration: OodCalibration, methods: Sequence[str], odin_quantiles: list[float] | None
+    calibration: OodCalibration,
+    methods: Sequence[str],
+    extra_quantiles: dict[str, list[float]] | None = None,
 ) -> dict[str, float | None]:
-    """Per method, the threshold that accepts the calibration's TPR of its held-out ID data."""
-    quantiles = dict(calibration.id_quantiles)
-    if odin_quantiles is not None:
-        quantiles["odin"] = odin_quantiles
+    """Per method, the threshold that accepts the calibration's TPR of its held-out ID data.
+
+    `extra_quantiles`: ID quantiles of methods the model file does not carry.
+    """
+    quantiles = dict(calibration.id_quantiles) | (extra_quantiles or {})
     return {
         m: threshold_for_tpr(quantiles[m], calibration.tpr) if m in quantiles else None
         for m in methods
@@ -167,6 +174,7 @@ def evaluate_ood(
     positives_name: str,
     ood_sets: Sequence[tuple[OodSet, Outputs]],
     validation_logits: np.ndarray | None = None,
+    validation_extra: dict[str, np.ndarray] | None = None,
 ) -> OodEvaluation:
     """Every available method on every OOD set, and the gate at the calibrated thresholds.
 
@@ -176,22 +184,28 @@ def evaluate_ood(
         positives: Outputs on held-out ID utterances, with their classes.
         positives_name: What the positives are.
         ood_sets: Each set with the model's outputs on it.
+        validation_extra: Scores of `extra` methods on the calibration split, for
+            their thresholds.
         validation_logits: Logits on the calibration split, for ODIN's threshold;
             without them ODIN has metrics but no threshold.
     """
-    methods = available_methods(calibration)
-    limits = thresholds(
-        calibration,
-        methods,
-        odin_quantiles(validation_logits) if validation_logits is not None else None,
-    )
-    id_scores = {
-        m: method_scores(m, positives.logits, positives.embeddings, calibration) for m in methods
-    }
+    extra = [m for m in positives.extra if all(m in o.extra for _, o in ood_sets)]
+    methods = (*available_methods(calibration), *extra)
+    extra_quantiles = {m: id_quantiles(v) for m, v in (validation_extra or {}).items()}
+    if validation_logits is not None:
+        extra_quantiles["odin"] = odin_quantiles(validation_logits)
+    limits = thresholds(calibration, methods, extra_quantiles)
+
+    def scores_of(m: str, outputs: Outputs) -> np.ndarray:
+        if m in outputs.extra:
+            return outputs.extra[m]
+        return method_scores(m, outputs.logits, outputs.embeddings, calibration)
+
+    id_scores = {m: scores_of(m, positives) for m in methods}
     rows = []
     for ood_set, outputs in ood_sets:
         for m in methods:
-            scores = method_scores(m, outputs.logits, outputs.embeddings, calibration)
+            scores = scores_of(m, outputs)
             limit = limits[m]
             kept = None if limit is None else scores >= limit
             all_, accepted = _accuracies(outputs, kept)

@@ -247,3 +247,20 @@ def test_covariate_sets_report_accuracy_on_all_and_on_accepted(calibration):
     assert row.accuracy_all == pytest.approx(0.5)
     assert row.accuracy_accepted == 1.0  # the gate kept only the in-distribution half
     assert "| phone | mahalanobis |" in markdown_gate_tables(result)
+
+
+def test_extra_methods_are_scored_and_thresholded_from_their_validation_scores(calibration):
+    calib, _ = calibration
+    rng = np.random.default_rng(9)
+    logits, embeddings, labels = clusters(100, rng)
+    ood_logits, ood_embeddings = between_classes(40, rng)
+    positives = Outputs(logits, embeddings, labels, {"odin_perturbed": rng.uniform(0.5, 1, 100)})
+    ood = Outputs(ood_logits, ood_embeddings, np.full(40, -1), {"odin_perturbed": np.zeros(40)})
+    result = evaluate_ood(
+        "toy", calib, positives, "toy", [(fake_set("x", "semantic", 40), ood)],
+        validation_extra={"odin_perturbed": rng.uniform(0.5, 1, 200)},
+    )  # fmt: skip
+    row = next(r for r in result.rows if r.method == "odin_perturbed")
+    assert row.metrics.auroc == 1.0 and row.accepted == 0.0
+    gate = next(g for g in result.gate if g.method == "odin_perturbed")
+    assert gate.threshold == pytest.approx(0.525, abs=0.02)  # 5th percentile of U(0.5, 1)
