@@ -143,15 +143,18 @@ class EmotionModel:
     def infer(self, waveform: np.ndarray) -> Inference:
         """One utterance of float32 samples in [-1, 1] at the model's rate -> its outputs.
 
-        Shorter than the model's minimum: zero-padded at the end. Longer than its
+        Shorter than the model's minimum: repeated up to it, as training does (zero
+        padding would shift the per-utterance feature statistics). Longer than its
         maximum: the centre is kept (the metadata's contract).
         """
         x = np.asarray(waveform, dtype=np.float32)
         if len(x) > self.max_samples:
             offset = (len(x) - self.max_samples) // 2
             x = x[offset : offset + self.max_samples]
-        if len(x) < self.min_samples:
-            x = np.pad(x, (0, self.min_samples - len(x)))
+        if len(x) == 0:
+            x = np.zeros(self.min_samples, dtype=np.float32)
+        elif len(x) < self.min_samples:
+            x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
         logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
         return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
 

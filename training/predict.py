@@ -46,8 +46,11 @@ class EmotionPredictor:
 
             from streamser.metadata import METADATA_KEY, ModelMetadata
 
+            # One thread, as the runtime runs it: thread count changes float summation order.
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
             self._session = onnxruntime.InferenceSession(
-                str(self.path), providers=["CPUExecutionProvider"]
+                str(self.path), options, providers=["CPUExecutionProvider"]
             )
             props = self._session.get_modelmeta().custom_metadata_map
             metadata = ModelMetadata.from_json(props.get(METADATA_KEY, "null"), str(self.path))

@@ -23,10 +23,17 @@ def test_infer_returns_logits_and_a_unit_embedding(loaded_model):
     assert np.linalg.norm(out.embedding) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_short_input_is_padded_and_long_input_cropped(loaded_model):
+def test_short_input_is_repeated_and_long_input_cropped(loaded_model):
     rng = np.random.default_rng(0)
     tiny = loaded_model.infer(np.zeros(10, dtype=np.float32))
     assert np.all(np.isfinite(tiny.logits))
+    assert np.all(np.isfinite(loaded_model.infer(np.zeros(0, dtype=np.float32)).logits))
+    # Repeated the way training repeats short clips, so both sides see the same input.
+    short = (0.1 * rng.standard_normal(300)).astype(np.float32)
+    repeated = np.tile(short, -(-loaded_model.min_samples // 300))[: loaded_model.min_samples]
+    np.testing.assert_array_equal(
+        loaded_model.infer(short).logits, loaded_model.infer(repeated).logits
+    )
     long = (0.1 * rng.standard_normal(loaded_model.max_samples + 32000)).astype(np.float32)
     centre = long[16000 : 16000 + loaded_model.max_samples]
     assert np.allclose(loaded_model.infer(long).logits, loaded_model.infer(centre).logits)
