@@ -51,7 +51,8 @@ PROTOCOL = """\
   model runs the same frontend and pooling in its graph.
 - **Rows**: `source-only` (no alignment); `didan` (ridge IDA on FC2); `didan-sparse`
   (IDA with 10 FISTA steps of an L1-penalised reconstruction); `didan-class`
-  (class-aware IDA on target pseudo-labels after 30 % of the steps); `lidan` (IDA at
+  (class-aware IDA on target pseudo-labels after 30 % of the steps; both variants use
+  DIDAN's weight); `lidan` (IDA at
   FC1 and FC2, class-aware at FC2 after warm-up, plus a coarse high/low-arousal head
   on FC1: coarse labels low, fine labels high); `mmd` (multi-kernel MMD, five
   Gaussian kernels around the median distance, on FC2); `dann` (domain classifier
