@@ -143,23 +143,31 @@ class EmotionModel:
     def infer(self, waveform: np.ndarray) -> Inference:
         """One utterance of float32 samples in [-1, 1] at the model's rate -> its outputs.
 
-        Shorter than the model's minimum: repeated up to it, as training does (zero
-        padding would shift the per-utterance feature statistics). Longer than its
-        maximum: the centre is kept (the metadata's contract).
+        The length is fitted with `fit_length`, as training fits it.
         """
-        x = np.asarray(waveform, dtype=np.float32)
-        if len(x) > self.max_samples:
-            offset = (len(x) - self.max_samples) // 2
-            x = x[offset : offset + self.max_samples]
-        if len(x) == 0:
-            x = np.zeros(self.min_samples, dtype=np.float32)
-        elif len(x) < self.min_samples:
-            x = np.tile(x, -(-self.min_samples // len(x)))[: self.min_samples]
+        x = fit_length(np.asarray(waveform, dtype=np.float32), self.min_samples, self.max_samples)
         logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
         return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
 
     def describe(self) -> dict[str, str]:
         return {"name": self.metadata.name, "sha256": self.short_sha, "path": str(self.path)}
+
+
+def fit_length(waveform: np.ndarray, min_samples: int, max_samples: int) -> np.ndarray:
+    """An utterance as the model takes it; training and runtime both call this.
+
+    Shorter than the minimum: repeated up to it (zero padding would shift the
+    per-utterance feature statistics). Longer than the maximum: the centre is kept
+    (the metadata's contract). Empty: silence of the minimum length.
+    """
+    if len(waveform) > max_samples:
+        offset = (len(waveform) - max_samples) // 2
+        return waveform[offset : offset + max_samples]
+    if len(waveform) == 0:
+        return np.zeros(min_samples, dtype=waveform.dtype)
+    if len(waveform) < min_samples:
+        return np.tile(waveform, -(-min_samples // len(waveform)))[:min_samples]
+    return waveform
 
 
 def _providers(options: ModelOptions, available: list[str]) -> list[str]:

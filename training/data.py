@@ -136,11 +136,3 @@ def tile(audio: np.ndarray, length: int) -> np.ndarray:
 def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     start = int(rng.integers(0, len(audio) - length + 1))
     return audio[start : start + length]
-
-
-def centre_crop(audio: np.ndarray, length: int) -> np.ndarray:
-    """The middle `length` samples: where an utterance's emotion is most stable."""
-    if len(audio) <= length:
-        return audio
-    start = (len(audio) - length) // 2
-    return audio[start : start + length]

@@ -18,7 +18,7 @@ import torch
 
 from streamser.audio.formats import int16_to_float
 from streamser.constants import SAMPLE_RATE_HZ
-from training.data import centre_crop, tile
+from streamser.model import fit_length
 from training.model.msac_sernet import MSACSERNet
 
 DEFAULT_TEMPERATURE = 1000.0
@@ -47,7 +47,7 @@ def odin_scores(
     limit = int(max_seconds * SAMPLE_RATE_HZ)
     scores = []
     for samples in audio:
-        waveform = centre_crop(tile(int16_to_float(samples), model.min_samples), limit)
+        waveform = fit_length(int16_to_float(samples), model.min_samples, limit)
         x = torch.from_numpy(np.ascontiguousarray(waveform))[None].requires_grad_(True)
         log_probs = torch.log_softmax(model(x).logits / temperature, dim=-1)
         log_probs.max(dim=-1).values.sum().backward()

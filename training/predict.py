@@ -10,7 +10,7 @@ import torch
 
 from streamser.audio.formats import int16_to_float
 from streamser.constants import SAMPLE_RATE_HZ
-from training.data import centre_crop, tile
+from streamser.model import fit_length
 from training.model.msac_sernet import MSACSERNet
 
 
@@ -28,7 +28,7 @@ def predict(
     logits, embeddings = [], []
     with torch.no_grad():
         for samples in audio:
-            waveform = centre_crop(tile(int16_to_float(samples), model.min_samples), limit)
+            waveform = fit_length(int16_to_float(samples), model.min_samples, limit)
             output = model(torch.from_numpy(np.ascontiguousarray(waveform))[None])
             logits.append(output.logits[0].numpy())
             embeddings.append(output.embedding[0].numpy())
@@ -69,7 +69,7 @@ class EmotionPredictor:
         limit = int(self.max_seconds * SAMPLE_RATE_HZ)
         logits, embeddings = [], []
         for samples in audio:
-            waveform = centre_crop(tile(int16_to_float(samples), self._min_samples), limit)
+            waveform = fit_length(int16_to_float(samples), self._min_samples, limit)
             out = self._session.run(None, {"waveform": np.ascontiguousarray(waveform)[None]})
             logits.append(out[0][0])
             embeddings.append(out[1][0])

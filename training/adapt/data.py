@@ -20,8 +20,9 @@ from streamser.audio.formats import int16_to_float
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.errors import StreamserError
 from streamser.labels import EMOTIONS
+from streamser.model import fit_length
 from training.corpora import CORPORA, Utterance, load_corpus, load_manifest
-from training.data import AudioCache, centre_crop, tile
+from training.data import AudioCache
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def extract_maps(
     maps = []
     with torch.no_grad():
         for samples in audio:
-            waveform = centre_crop(tile(int16_to_float(samples), min_samples), limit)
+            waveform = fit_length(int16_to_float(samples), min_samples, limit)
             maps.append(extract(torch.from_numpy(np.ascontiguousarray(waveform))[None])[0])
     return maps
 
