@@ -25,7 +25,6 @@ import logging
 import re
 from typing import Any
 
-from streamser.audio import AudioFormat, Encoding
 from streamser.events import Event, SummaryEvent
 from streamser.server.session import CallSession, CallSpec
 from streamser.server.wire import (
@@ -34,6 +33,7 @@ from streamser.server.wire import (
     CLOSE_POLICY,
     GONE,
     IDLE,
+    MULAW_8K,
     STOP,
     Context,
     ProtocolError,
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 PATH = "/audiohook"
 VERSION = "2"
 CHANNEL_STREAMS = {"external": "customer", "internal": "agent"}
-PCMU_8K = AudioFormat(8000, 1, Encoding.MULAW)
 MAX_FILL_S = 600.0
 """Longest stretch of discarded audio replaced by silence at once."""
 _DURATION = re.compile(r"PT(\d+(?:\.\d+)?)S")
@@ -123,7 +122,7 @@ async def run(ctx: Context, ws) -> None:
     async def fill(seconds: float) -> None:
         if session is None or seconds <= 0:
             return
-        frames = int(min(seconds, MAX_FILL_S) * PCMU_8K.sample_rate_hz)
+        frames = int(min(seconds, MAX_FILL_S) * MULAW_8K.sample_rate_hz)
         silence = b"\xff" * (frames * len(session.channels))  # PCMU code of zero
         await session.push_interleaved(silence)
 
@@ -184,7 +183,7 @@ async def run(ctx: Context, ws) -> None:
                         call_id=str(params.get("conversationId") or link.session_id),
                         protocol="audiohook",
                         channels=tuple(CHANNEL_STREAMS[c] for c in media["channels"]),
-                        format=PCMU_8K,
+                        format=MULAW_8K,
                         live=True,
                     )
                     session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit)

@@ -25,7 +25,6 @@ import binascii
 import logging
 from typing import Any
 
-from streamser.audio import AudioFormat, Encoding
 from streamser.events import Event
 from streamser.server.auth import bearer_token, same_secret
 from streamser.server.session import CallSession, CallSpec
@@ -35,6 +34,7 @@ from streamser.server.wire import (
     CLOSE_POLICY,
     GONE,
     IDLE,
+    MULAW_8K,
     STOP,
     Context,
     ProtocolError,
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 PATH = "/twilio"
 SUBSCRIBE_PREFIX = "/twilio/subscribe/"
 TRACK_STREAMS = {"inbound": "customer", "outbound": "agent"}
-MULAW_8K = AudioFormat(8000, 1, Encoding.MULAW)
 SUBSCRIBER_QUEUE = 1024
 """Event lines a subscriber may fall behind by before it is dropped (never the call)."""
 

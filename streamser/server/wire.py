@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamser.audio import AudioFormat, Encoding
 from streamser.errors import MissingExtraError
 from streamser.events import ErrorEvent
 from streamser.recognizer import RecognizerOptions
@@ -22,6 +23,9 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise MissingExtraError("streamser serve", "serve", "websockets") from error
 
 log = logging.getLogger(__name__)
+
+MULAW_8K = AudioFormat(8000, 1, Encoding.MULAW)
+"""The telephone audio both platform protocols carry (Twilio, AudioHook PCMU)."""
 
 STOP = "stop"
 """`Reader.next`: the server is shutting down."""
