@@ -156,10 +156,7 @@ def exported():
     (exporting a fresh one takes longer than this file's whole budget)."""
     from streamser.models import default_model_path
 
-    path = default_model_path()
-    if not path.exists():
-        pytest.skip("no bundled model (bin/make-default-model builds it)")
-    return path
+    return default_model_path()  # committed in models/; raises a ModelError if it is gone
 
 
 def clips_for_parity() -> list[np.ndarray]:
