@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import torch
 
-from streamser.metadata import METADATA_KEY, ModelMetadata
+from streamser.metadata import METADATA_KEY, ModelMetadata, OodCalibration
 from training.model.msac_sernet import ExportWrapper, MSACSERNet
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,42 @@ def parity_error(model: MSACSERNet, onnx_path: Path, rate: int, seed: int = 0) -
     return worst
 
 
+def describe_model(
+    model: torch.nn.Module,
+    name: str,
+    calibration: OodCalibration,
+    max_seconds: float,
+    training: dict,
+) -> ModelMetadata:
+    """The metadata every exported model carries; `training` adds what its run knows.
+
+    `model` is MSAC-SERNet or the adaptation network: anything with `min_samples` and
+    a `config` holding `classes`, `frontend` and `embedding_dim`.
+
+    The date and code version are stamped here, so every export path records them.
+    """
+    from datetime import date
+
+    import streamser
+    from streamser.constants import SAMPLE_RATE_HZ
+
+    return ModelMetadata(
+        name=name,
+        labels=model.config.classes,
+        sample_rate=SAMPLE_RATE_HZ,
+        min_seconds=model.min_samples / SAMPLE_RATE_HZ,
+        max_seconds=max_seconds,
+        frontend=model.config.frontend.to_metadata(),
+        ood=calibration,
+        training={
+            **training,
+            "date": date.today().isoformat(),
+            "code_version": streamser.__version__,
+        },
+        embedding_dim=model.config.embedding_dim,
+    )
+
+
 def export_checkpoint(
     checkpoint_path: Path,
     output: Path,
@@ -108,10 +144,6 @@ def export_checkpoint(
     The OOD threshold is calibrated on the run's validation split (held-out speakers
     the checkpoint was selected on, never its test split).
     """
-    from datetime import date
-
-    import streamser
-    from streamser.constants import SAMPLE_RATE_HZ
     from training.adapt.checkpoint import export_adapt_checkpoint, is_adapt_checkpoint
     from training.calibration import calibrate, embedding_params
     from training.checkpoint import load_checkpoint
@@ -136,33 +168,22 @@ def export_checkpoint(
         train_embeddings, train_labels, len(model.config.classes), config.seed
     )
     calibration = calibrate(logits, embeddings, method=ood_method, tpr=ood_tpr, params=params)
-    best = checkpoint.history.get("best_epoch")
-    metadata = ModelMetadata(
-        name=name or f"msac-sernet-{len(model.config.classes)}class",
-        labels=model.config.classes,
-        sample_rate=SAMPLE_RATE_HZ,
-        min_seconds=model.min_samples / SAMPLE_RATE_HZ,
-        max_seconds=MAX_EVAL_SECONDS,
-        frontend=model.config.frontend.to_metadata(),
-        ood=calibration,
-        training={
-            "corpora": sorted({u.corpus for u in data.train}),
-            "protocol": "speaker-disjoint train/validation/test"
-            + (", test sentences held out" if data.held_out_texts else ""),
-            "utterances": {
-                "train": len(data.train),
-                "validation": len(data.validation),
-                "test": len(data.test),
-            },
-            "loss": config.loss,
-            "msac": [head.name + ":" + head.mode for head in model.config.attributes],
-            "best_epoch": best,
-            "validation_ua": checkpoint.history.get("best_ua"),
-            "seed": config.seed,
-            "date": date.today().isoformat(),
-            "code_version": streamser.__version__,
-            **(extra_training_info or {}),
+    training = {
+        "corpora": sorted({u.corpus for u in data.train}),
+        "protocol": "speaker-disjoint train/validation/test"
+        + (", test sentences held out" if data.held_out_texts else ""),
+        "utterances": {
+            "train": len(data.train),
+            "validation": len(data.validation),
+            "test": len(data.test),
         },
-        embedding_dim=model.config.embedding_dim,
-    )
+        "loss": config.loss,
+        "msac": [head.name + ":" + head.mode for head in model.config.attributes],
+        "best_epoch": checkpoint.history.get("best_epoch"),
+        "validation_ua": checkpoint.history.get("best_ua"),
+        "seed": config.seed,
+        **(extra_training_info or {}),
+    }
+    name = name or f"msac-sernet-{len(model.config.classes)}class"
+    metadata = describe_model(model, name, calibration, MAX_EVAL_SECONDS, training)
     return export_onnx(model, metadata, output)

@@ -96,13 +96,8 @@ def export_adapt_checkpoint(
     The OOD threshold is calibrated on the target corpus (unlabelled), the domain
     the model was adapted to; the metadata's `training` section names source and target.
     """
-    from datetime import date
-
-    import streamser
-    from streamser.constants import SAMPLE_RATE_HZ
-    from streamser.metadata import ModelMetadata
     from training.calibration import calibrate
-    from training.export import export_onnx
+    from training.export import describe_model, export_onnx
 
     checkpoint = load_adapt_checkpoint(checkpoint_path)
     model = checkpoint.build_model()
@@ -111,30 +106,20 @@ def export_adapt_checkpoint(
         checkpoint.target_logits, checkpoint.target_embeddings, method=ood_method, tpr=ood_tpr
     )
     method = config["method"]
-    metadata = ModelMetadata(
-        name=name or f"didan-{method}-{checkpoint.source['name']}-to-{checkpoint.target['name']}",
-        labels=model.config.classes,
-        sample_rate=SAMPLE_RATE_HZ,
-        min_seconds=model.min_samples / SAMPLE_RATE_HZ,
-        max_seconds=MAX_SECONDS,
-        frontend=model.config.frontend.to_metadata(),
-        ood=calibration,
-        training={
-            "corpora": [checkpoint.source["name"], checkpoint.target["name"]],
-            "source": checkpoint.source,
-            "target": checkpoint.target,
-            "protocol": "cross-corpus adaptation: labelled source, unlabelled target; "
-            "fixed step budget, no target label used for training or selection; "
-            "OOD threshold calibrated on the target utterances",
-            "method": method,
-            "network": "DIDAN regression network (conv + FC over pooled log-mel)",
-            "adapt": config,
-            "metrics": checkpoint.metrics,
-            "seed": config["seed"],
-            "date": date.today().isoformat(),
-            "code_version": streamser.__version__,
-            **(extra_training_info or {}),
-        },
-        embedding_dim=model.config.embedding_dim,
-    )
+    name = name or f"didan-{method}-{checkpoint.source['name']}-to-{checkpoint.target['name']}"
+    training = {
+        "corpora": [checkpoint.source["name"], checkpoint.target["name"]],
+        "source": checkpoint.source,
+        "target": checkpoint.target,
+        "protocol": "cross-corpus adaptation: labelled source, unlabelled target; "
+        "fixed step budget, no target label used for training or selection; "
+        "OOD threshold calibrated on the target utterances",
+        "method": method,
+        "network": "DIDAN regression network (conv + FC over pooled log-mel)",
+        "adapt": config,
+        "metrics": checkpoint.metrics,
+        "seed": config["seed"],
+        **(extra_training_info or {}),
+    }
+    metadata = describe_model(model, name, calibration, MAX_SECONDS, training)
     return export_onnx(model, metadata, output)
