@@ -3,22 +3,24 @@
 Every set is a pure function of its options (seeded), so two runs of
 `streamser evaluate --ood` score the same audio. Speech sets are rendered by
 SynthEmo into a cache directory (resumable, reused on the next run); non-speech is
-generated in memory. Only numpy, sox and the engines bin/setup installs are used,
-so CI can build every set.
+generated in memory (numpy), rendered by fluidsynth (music) or read from the
+freedesktop sound theme. Only what `bin/setup test` installs is used, so CI can
+build every set.
 
 Shift kinds, reported apart:
 
 - semantic: the model's labels do not apply (an emotion it does not know, sound
   that is not speech). An OOD detector should reject these.
 - covariate: the labels still apply but the input differs from the training data
-  (another language, a telephone channel). Rejecting them trades coverage for
-  safety; accuracy on them shows whether that is wanted.
+  (another language, a telephone channel, a synthesis engine the model never
+  heard). Rejecting them trades coverage for safety; accuracy on them shows
+  whether that is wanted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
 Shift = Literal["semantic", "covariate"]
 UNSEEN_EMOTIONS = (FEAR, DISGUST, SURPRISE, BOREDOM)
 ID_ENGINES = ("espeak-ng", "flite", "festival")
-SET_NAMES = ("unseen-emotions", "unseen-language", "non-speech", "telephone")
+UNSEEN_ENGINE = "pico"
+SET_NAMES = ("unseen-emotions", "non-speech", "unseen-engine", "unseen-language", "telephone")
+SYSTEM_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,9 @@ class OodSetOptions:
     Attributes:
         per_class: SynthEmo items per emotion and (engine, language); a set of
             four emotions from three engines has 12 x per_class utterances.
-        non_speech_count: Clips in the non-speech set.
+        non_speech_count: numpy-made clips in the non-speech set.
+        music_count: fluidsynth pieces in the non-speech set (besides these, it
+            holds every freedesktop theme sound that is not a spoken word).
         engines: Engines of the in-distribution corpus (unseen-emotions, telephone).
         known_emotions: The model's classes (unseen-language and telephone speak these).
         seed: Seed of every random choice. SynthEmo's seed 0 is the bundled
@@ -58,6 +64,7 @@ class OodSetOptions:
 
     per_class: int = 8
     non_speech_count: int = 96
+    music_count: int = 40
     engines: tuple[str, ...] = ID_ENGINES
     known_emotions: tuple[str, ...] = FOUR_CLASS
     seed: int = 1
@@ -117,6 +124,16 @@ def build_set(name: str, cache: Path, options: OodSetOptions = OodSetOptions()) 
             cache, options, engines=options.engines, emotions=unseen,
             languages=("en",), labelled=False,
         )  # fmt: skip
+    if name == "unseen-engine":
+        # The unseen engine has fewer voices; three times the items keeps the set as
+        # large as the others.
+        return _synthemo_set(
+            name, "covariate",
+            f"SynthEmo known emotions from an engine the model never heard "
+            f"({UNSEEN_ENGINE}), English",
+            cache, replace(options, per_class=3 * options.per_class), engines=(UNSEEN_ENGINE,),
+            emotions=options.known_emotions, languages=("en",), labelled=True,
+        )  # fmt: skip
     if name == "unseen-language":
         return _synthemo_set(
             name, "covariate",
@@ -133,7 +150,7 @@ def build_set(name: str, cache: Path, options: OodSetOptions = OodSetOptions()) 
             languages=("en",), labelled=True, conditions=(Condition(kind="telephone"),),
         )  # fmt: skip
     if name == "non-speech":
-        clips = non_speech_set(options.non_speech_count, options.seed)
+        clips = non_speech_set(options.non_speech_count, options.music_count, options.seed)
         return vad_spans(clips) if options.through_vad else clips
     path = Path(name)
     if path.suffix == ".csv":
@@ -184,12 +201,45 @@ def _manifest_set(
     return OodSet(name, shift, description, tuple(audio), emotions)
 
 
-def non_speech_set(count: int, seed: int) -> OodSet:
-    """Noise bursts, tones, chords, sweeps and click trains, 1-3 s each, at speech level.
+def non_speech_set(count: int, music_count: int, seed: int) -> OodSet:
+    """Synthetic sounds, music and desktop sounds: everything a VAD may mistake for speech.
 
-    Made with numpy alone, so the set is the same wherever it is built. Each kind
-    has a loud sustained part, the kind of sound that gets past a speech VAD.
+    `count` numpy-made noise bursts, tones, chords, sweeps and click trains (1-3 s,
+    at speech level; each kind has a loud sustained part), `music_count` short
+    pieces on ten instruments (`training.music`), and the freedesktop theme's
+    alerts, bells and ringtones (its spoken channel names left out).
     """
+    from training.music import render_pieces
+
+    synthetic = synthetic_sounds(count, seed)
+    music = [audio for _, audio in render_pieces(music_count, seed)]
+    system = system_sounds()
+    audio = synthetic + music + system
+    return OodSet(
+        "non-speech",
+        "semantic",
+        f"{len(synthetic)} numpy-made noise bursts, tones, plucked chords, sweeps, click "
+        f"trains and syllable-rate modulated noise; {len(music)} fluidsynth pieces on ten "
+        f"instruments; {len(system)} freedesktop alert sounds",
+        tuple(audio),
+        (None,) * len(audio),
+    )
+
+
+def system_sounds() -> list[np.ndarray]:
+    """The freedesktop sound theme's sounds, without the spoken `audio-channel-*` ones."""
+    from streamser.audio import load_mono
+
+    paths = sorted(SYSTEM_SOUNDS.glob("*.oga"))
+    if not paths:
+        raise FileNotFoundError(
+            f"no sounds in {SYSTEM_SOUNDS}: apt-get install sound-theme-freedesktop"
+        )
+    return [load_mono(path) for path in paths if not path.name.startswith("audio-channel-")]
+
+
+def synthetic_sounds(count: int, seed: int) -> list[np.ndarray]:
+    """Made with numpy alone, so they are the same wherever they are built."""
     rng = np.random.default_rng([seed, 4242])
     kinds = (_noise_burst, _tone, _chord, _sweep, _clicks, _am_noise)
     audio = []
@@ -200,10 +250,7 @@ def non_speech_set(count: int, seed: int) -> OodSet:
         x = _fade(x / max(float(np.abs(x).max()), 1e-9), 0.01)
         level_db = float(rng.uniform(-20.0, -6.0))  # peak level, like the speech corpora
         audio.append(float_to_int16((10 ** (level_db / 20) * x).astype(np.float32)))
-    names = ", ".join(k.__name__.strip("_").replace("_", " ") for k in kinds)
-    return OodSet(
-        "non-speech", "semantic", f"numpy-made {names}", tuple(audio), (None,) * len(audio)
-    )
+    return audio
 
 
 def segment(clip: np.ndarray, options: SegmenterOptions | None = None) -> list[np.ndarray]:

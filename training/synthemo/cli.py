@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from training.synthemo.plan import SynthOptions
 
 DESCRIPTION = """\
-Generate synthetic emotional speech corpora with espeak-ng, flite and festival.
-Each engine makes one corpus (synthemo-espeak, synthemo-flite, synthemo-festival);
+Generate synthetic emotional speech corpora with espeak-ng, flite and festival
+(and SVOX pico, on request). Each engine makes one corpus (synthemo-espeak,
+synthemo-flite, synthemo-festival, synthemo-pico);
 emotions are rendered by published prosody rules with per-utterance jitter.
 Writes 16 kHz mono 16-bit WAVs, manifest.csv and report.json into the output
 directory; rerunning with the same arguments resumes an interrupted run.
@@ -42,7 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     corpus = parser.add_argument_group("corpus")
     corpus.add_argument(
-        "--engines", metavar="LIST", help="comma list of espeak-ng, flite, festival (default: all)"
+        "--engines",
+        metavar="LIST",
+        help="comma list of espeak-ng, flite, festival, pico (default: the first three)",
     )
     corpus.add_argument(
         "--emotions",

@@ -39,7 +39,7 @@ class Voice:
     """One speaker of a synthetic corpus.
 
     Attributes:
-        engine: Engine name (`espeak-ng`, `flite`, `festival`).
+        engine: Engine name (`espeak-ng`, `flite`, `festival`, `pico`).
         name: The engine's own voice id (`en-us+f3`, `slt`, `kal_diphone`).
         language: ISO 639-1 code the voice speaks.
         gender: `streamser.labels.MALE` or `FEMALE`.
@@ -400,7 +400,71 @@ def _festival_voices() -> frozenset[str]:
     return frozenset(done.stdout.decode(errors="replace").strip("()\n ").split())
 
 
+class PicoEngine(Engine):
+    """SVOX Pico (`pico2wave`): F0 level through `<pitch level>`, rate through `<speed level>`.
+
+    A fourth synthesis technique (HMM-based, unlike the others' formant, diphone and
+    clustergen voices) that no default corpus uses, so it can play the unseen engine
+    in OOD and cross-corpus development sets. Debian ships it in non-free.
+
+    Measured (pitch.py, both voices): `<pitch level="L">` multiplies the median F0
+    by L / 100 from 50 to 200; the F0 spread does not follow it and there is no
+    range control, so range is left unchanged (as for flite's rms). `<speed level>`
+    scales duration inversely.
+    """
+
+    name = "pico"
+    corpus = "synthemo-pico"
+    binary = "pico2wave"
+    debian_package = "libttspico-utils"
+    languages = ("en", "de", "es")
+
+    def check(self) -> None:
+        if shutil.which(self.binary) is None:
+            raise EngineMissingError(
+                "pico2wave is not installed (needed for the pico corpus): apt-get install "
+                "libttspico-utils, from Debian's non-free component (bin/setup test adds it)"
+            )
+
+    VOICES: ClassVar[dict[str, tuple[Voice, ...]]] = {
+        "en": (
+            Voice("pico", "en-US", "en", labels.FEMALE, "pico-en-us"),
+            Voice("pico", "en-GB", "en", labels.FEMALE, "pico-en-gb"),
+        ),
+        "de": (Voice("pico", "de-DE", "de", labels.FEMALE, "pico-de-de"),),
+        "es": (Voice("pico", "es-ES", "es", labels.FEMALE, "pico-es-es"),),
+    }
+
+    def voices(self, language: str) -> tuple[Voice, ...]:
+        return self.VOICES.get(language, ())
+
+    def markup(self, request: RenderRequest) -> str:
+        p = request.prosody
+        pitch = round(float(np.clip(100.0 * p.f0_ratio, 50, 200)))
+        speed = round(float(np.clip(100.0 * p.rate_ratio, 20, 500)))
+        return (
+            f"<pitch level='{pitch}'><speed level='{speed}'>{escape(request.text)}</speed></pitch>"
+        )
+
+    def render(self, requests: Sequence[RenderRequest], workdir: Path) -> list[Rendered]:
+        out = []
+        # pico2wave refuses to write anything but a *.wav path.
+        target = workdir / "pico.wav"
+        for request in requests:
+            what = f"pico2wave {request.voice.name}"
+            command = ["pico2wave", "-l", request.voice.name, "-w", str(target)]
+            _run([*command, self.markup(request)], what)
+            samples, rate = read_wav_bytes(target.read_bytes(), what)
+            f0_ratio = request.prosody.f0_ratio
+            out.append(Rendered(samples, rate, f0_ratio / float(np.clip(f0_ratio, 0.5, 2.0))))
+        return out
+
+
 ENGINES: dict[str, Engine] = {
-    engine.name: engine for engine in (EspeakEngine(), FliteEngine(), FestivalEngine())
+    engine.name: engine
+    for engine in (EspeakEngine(), FliteEngine(), FestivalEngine(), PicoEngine())
 }
-"""Engine name -> renderer, in the default order."""
+"""Engine name -> renderer."""
+
+DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")
+"""The engines a corpus uses unless told otherwise: the ones in Debian main."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from training.synthemo.conditions import Condition
-from training.synthemo.engines import ENGINES, Voice
+from training.synthemo.engines import DEFAULT_ENGINES, ENGINES, Voice
 from training.synthemo.errors import SynthOptionsError
 from training.synthemo.prosody import EMOTIONS, JitterOptions, Prosody, sample_prosody
 from training.synthemo.texts import SENTENCES, Sentence
@@ -68,7 +68,7 @@ class SynthOptions:
         jitter: Per-utterance spread of the prosody rules.
     """
 
-    engines: tuple[str, ...] = tuple(ENGINES)
+    engines: tuple[str, ...] = DEFAULT_ENGINES
     emotions: tuple[str, ...] = EMOTIONS
     languages: tuple[str, ...] = ("en",)
     conditions: tuple[Condition, ...] = (Condition(),)

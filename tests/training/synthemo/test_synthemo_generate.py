@@ -13,6 +13,7 @@ import pytest
 from streamser import labels
 from streamser.audio import load_mono
 from training.synthemo.conditions import Condition
+from training.synthemo.engines import DEFAULT_ENGINES
 from training.synthemo.errors import CorpusDirError
 from training.synthemo.generate import generate
 from training.synthemo.pitch import median_f0
@@ -140,8 +141,17 @@ def test_other_settings_are_refused_in_an_existing_corpus(tmp_path):
         generate(options, tmp_path / "other")
 
 
+def test_default_corpora_leave_out_the_non_free_engine():
+    assert SynthOptions().engines == ("espeak-ng", "flite", "festival")
+
+
 def test_report_shows_the_rules_on_every_engine(tmp_path):
-    options = SynthOptions(per_class=8, emotions=(labels.NEUTRAL, labels.ANGRY, labels.SAD), seed=4)
+    options = SynthOptions(
+        engines=(*DEFAULT_ENGINES, "pico"),
+        per_class=8,
+        emotions=(labels.NEUTRAL, labels.ANGRY, labels.SAD),
+        seed=4,
+    )
     root = tmp_path / "directions"
     generate(options, root, workers=2)
     report = analyse_corpus(root, workers=2)
@@ -149,7 +159,7 @@ def test_report_shows_the_rules_on_every_engine(tmp_path):
     assert load_report(root) == report
     cells = {(c.corpus, c.emotion): c for c in report.classes}
     assert {c.language for c in report.classes} == {"en"}
-    for corpus in ("synthemo-espeak", "synthemo-flite", "synthemo-festival"):
+    for corpus in ("synthemo-espeak", "synthemo-flite", "synthemo-festival", "synthemo-pico"):
         angry, sad = cells[(corpus, labels.ANGRY)], cells[(corpus, labels.SAD)]
         assert angry.count == sad.count == 8
         assert angry.f0_hz > sad.f0_hz * 1.2, corpus
@@ -157,7 +167,8 @@ def test_report_shows_the_rules_on_every_engine(tmp_path):
         assert angry.delta_f0_st > 1.5 and sad.delta_f0_st < -0.5, corpus
         assert sad.rate_ratio < 0.9, corpus
     assert not report.failed, report.failed
-    # Per voice too, including those whose F0 goes through sox (flite rms, festival HTS).
+    # Per voice too, including those whose F0 goes partly or wholly through sox (flite rms,
+    # festival HTS, pico beyond its pitch range).
     rows = read_rows(root)
     for speaker in {r["speaker"] for r in rows}:
         f0 = {
