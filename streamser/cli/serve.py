@@ -50,6 +50,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("STREAMSER_AUDIOHOOK_CLIENT_SECRET"),
         help="base64 client secret: AudioHook requests must then be signed",
     )
+    net.add_argument(
+        "--twilio-auth-token",
+        default=os.environ.get("STREAMSER_TWILIO_AUTH_TOKEN"),
+        help="Twilio auth token (default: $STREAMSER_TWILIO_AUTH_TOKEN): Twilio streams "
+        "must then carry a valid X-Twilio-Signature",
+    )
+    net.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="wss://HOST[:PORT] that Twilio connects to, for its signature behind a proxy "
+        "(default: wss:// and the request's Host header)",
+    )
     net.add_argument("--certfile", help="TLS certificate chain (PEM)")
     net.add_argument("--keyfile", help="TLS private key (PEM)")
     net.add_argument(
@@ -93,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             token=args.token or None,
             audiohook_api_key=args.audiohook_api_key or None,
             audiohook_client_secret=args.audiohook_client_secret or None,
+            twilio_auth_token=args.twilio_auth_token or None,
+            public_url=args.public_url,
             threads=args.workers,
             certfile=args.certfile,
             keyfile=args.keyfile,

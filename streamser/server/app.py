@@ -29,7 +29,7 @@ from streamser.errors import MissingExtraError
 from streamser.model import EmotionModel
 from streamser.ood import OodGate
 from streamser.server import audiohook, native, twilio
-from streamser.server.auth import bearer_token, same_secret, verify_audiohook
+from streamser.server.auth import bearer_token, same_secret, verify_audiohook, verify_twilio
 from streamser.server.metrics import ServerMetrics
 from streamser.server.options import ServerOptions
 from streamser.server.pool import InferencePool
@@ -141,9 +141,21 @@ class Server:
         if self._connections >= self.options.limits.max_connections:
             return self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "busy", "too many connections")
         token = self.options.token
-        needs_token = route in ("native", "subscribe") and token is not None
-        if needs_token and not same_secret(bearer_token(request.headers), token):
-            return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "bearer token required")
+        if route in ("native", "subscribe"):
+            if token is None and not self.options.loopback:
+                return self._refuse(HTTPStatus.FORBIDDEN, "auth", "no --token is configured")
+            if token is not None and not same_secret(bearer_token(request.headers), token):
+                return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "bearer token required")
+        if route == "twilio":
+            auth_token = self.options.twilio_auth_token
+            if auth_token is not None:
+                base = self.options.public_url or f"wss://{request.headers.get('Host', '')}"
+                url = base.rstrip("/") + request.path
+                if not verify_twilio(request.headers.get("X-Twilio-Signature"), url, auth_token):
+                    log.warning("Twilio connection refused: no valid X-Twilio-Signature")
+                    return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "unauthorized")
+            elif token is None and not self.options.loopback:
+                return self._refuse(HTTPStatus.FORBIDDEN, "auth", "Twilio is not configured")
         if route == "audiohook":
             key = self.options.audiohook_api_key
             if key is None and not self.options.loopback:

@@ -1,4 +1,10 @@
-"""Who may connect: bearer tokens, and AudioHook's API key and request signature.
+"""Who may connect: bearer tokens, Twilio's request signature, AudioHook's API key and signature.
+
+Twilio signs every request it makes, the Media Streams WebSocket upgrade
+included, with `X-Twilio-Signature`: base64 HMAC-SHA1 keyed with the account's
+auth token over the full URL Twilio requested (scheme, host, path and query; a
+GET has no body parameters to append). Twilio's own validators also accept the
+URL with and without an explicit default port, and so does `verify_twilio`.
 
 AudioHook (Genesys Cloud) authenticates the WebSocket upgrade request itself: an
 `X-API-KEY` header, and, when the integration has a client secret, an HTTP
@@ -20,6 +26,7 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 AUDIOHOOK_SIGNED_COMPONENTS = (
     "@request-target",
@@ -48,6 +55,36 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
+
+
+def twilio_signature(url: str, auth_token: str, params: Mapping[str, str] | None = None) -> str:
+    """The `X-Twilio-Signature` of a request to `url` (POST `params` appended in name order)."""
+    data = url + "".join(name + value for name, value in sorted((params or {}).items()))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_twilio(signature: str | None, url: str, auth_token: str) -> bool:
+    """Whether `signature` signs `url` (or `url` with/without its default port)."""
+    if not signature:
+        return False
+    return any(
+        hmac.compare_digest(signature.encode(), twilio_signature(candidate, auth_token).encode())
+        for candidate in _port_variants(url)
+    )
+
+
+def _port_variants(url: str) -> list[str]:
+    parts = urlsplit(url)
+    default = {"https": 443, "wss": 443, "http": 80, "ws": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    variants = [url]
+    if default is not None and parts.port in (None, default):
+        for netloc in (host, f"{host}:{default}"):
+            variants.append(urlunsplit(parts._replace(netloc=netloc)))
+    return list(dict.fromkeys(variants))
 
 
 def verify_audiohook(

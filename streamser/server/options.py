@@ -58,7 +58,8 @@ class ServerOptions:
 
     Attributes:
         host: Address to bind; loopback by default. Any other address needs a
-            token or an AudioHook API key (DESIGN §6).
+            token, a Twilio auth token or an AudioHook API key (DESIGN §6), and
+            only the endpoints so protected are open there.
         port: TCP port; 0 picks a free one (tests).
         token: Bearer token for the native protocol and subscribers; also checked
             in Twilio's `customParameters.token`. None: no token required (loopback only).
@@ -66,6 +67,10 @@ class ServerOptions:
             disables the AudioHook endpoint when bound beyond loopback.
         audiohook_client_secret: Base64 client secret for AudioHook's request
             signatures; None accepts unsigned requests with a valid API key.
+        twilio_auth_token: The Twilio account's auth token: Twilio streams must then
+            carry a valid `X-Twilio-Signature`.
+        public_url: Scheme and host Twilio connects to (`wss://calls.example.com`),
+            needed for the signature behind a proxy; None: `wss://` and the Host header.
         threads: Inference threads sharing the one model session.
         certfile, keyfile: TLS certificate chain and key (PEM); both or neither.
         twilio_echo: Also send events on the Twilio socket itself (only for
@@ -79,6 +84,8 @@ class ServerOptions:
     token: str | None = None
     audiohook_api_key: str | None = None
     audiohook_client_secret: str | None = None
+    twilio_auth_token: str | None = None
+    public_url: str | None = None
     threads: int = 1
     certfile: str | None = None
     keyfile: str | None = None
@@ -93,11 +100,15 @@ class ServerOptions:
             raise ValueError("threads must be at least 1")
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("TLS needs both a certificate file and a key file")
-        if not is_loopback(self.host) and not (self.token or self.audiohook_api_key):
+        if not is_loopback(self.host) and not (
+            self.token or self.audiohook_api_key or self.twilio_auth_token
+        ):
             raise ValueError(
-                f"binding to {self.host} (beyond this machine) needs --token or "
-                "--audiohook-api-key; without one, bind to 127.0.0.1"
+                f"binding to {self.host} (beyond this machine) needs --token, "
+                "--twilio-auth-token or --audiohook-api-key; without one, bind to 127.0.0.1"
             )
+        if self.public_url is not None and not self.public_url.startswith(("wss://", "ws://")):
+            raise ValueError(f"public URL {self.public_url!r} must start with wss:// or ws://")
 
     @property
     def loopback(self) -> bool:

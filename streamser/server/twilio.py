@@ -12,9 +12,11 @@ to subscribers: a WebSocket on `/twilio/subscribe/{callSid}` receives the call's
 events as JSON lines, the same as the native protocol's. `--twilio-echo` also
 sends them on the media socket, for peers that accept it.
 
-Twilio cannot send headers of our choosing, so when the server has a token a
-Twilio stream must carry it as the custom parameter `token` (a `<Parameter>` of
-the `<Stream>` TwiML) unless the upgrade request had the bearer header.
+Twilio signs the upgrade request (`X-Twilio-Signature`); with `--twilio-auth-token`
+the server accepts only signed streams (checked in `app.py` before the handshake).
+Otherwise, when the server has a token, a Twilio stream must carry it as the
+custom parameter `token` (a `<Parameter>` of the `<Stream>` TwiML), since Twilio
+cannot send headers of our choosing, unless the upgrade had the bearer header.
 """
 
 from __future__ import annotations
@@ -91,8 +93,12 @@ async def run(ctx: Context, ws) -> None:
     tracks: dict[str, int] = {}
     call_id = ""
     status, code = "completed", CLOSE_NORMAL
-    header_ok = ctx.options.token is None or same_secret(
-        bearer_token(ws.request.headers), ctx.options.token
+    # A signed upgrade (checked before the handshake) or the bearer header needs no
+    # token parameter.
+    header_ok = (
+        ctx.options.token is None
+        or ctx.options.twilio_auth_token is not None
+        or same_secret(bearer_token(ws.request.headers), ctx.options.token)
     )
 
     async def emit(event: Event) -> None:

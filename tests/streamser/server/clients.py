@@ -192,10 +192,10 @@ def make_sessions() -> None:
     save_session(DATA / "audiohook_session.jsonl", audiohook_messages(audio))
 
 
-async def replay(url, messages, headers=None, pace_s=0.0, read_until_close=True):
+async def replay(url, messages, headers=None, pace_s=0.0, read_until_close=True, ssl=None):
     """Sends messages, then reads everything the server sends until it closes."""
     received: list[str] = []
-    async with connect(url, additional_headers=headers, max_size=2**22) as ws:
+    async with connect(url, additional_headers=headers, max_size=2**22, ssl=ssl) as ws:
 
         async def reader():
             try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -22,10 +24,15 @@ from clients import (
 )
 from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from streamser.server.app import Server
-from streamser.server.auth import sign_audiohook, verify_audiohook
+from streamser.server.auth import (
+    sign_audiohook,
+    twilio_signature,
+    verify_audiohook,
+    verify_twilio,
+)
 from streamser.server.options import Limits, ServerOptions
 
 
@@ -171,6 +178,91 @@ def test_binding_beyond_loopback_needs_a_token():
     with pytest.raises(ValueError, match="needs --token"):
         ServerOptions(host="0.0.0.0")
     ServerOptions(host="0.0.0.0", token="t")
+    ServerOptions(host="0.0.0.0", twilio_auth_token="t")
+
+
+def test_beyond_loopback_only_the_protected_endpoints_are_open(loaded_model):
+    async def main():
+        options = ServerOptions(host="0.0.0.0", port=0, twilio_auth_token="tw")
+        async with Server(loaded_model, options) as server:
+            url = f"ws://127.0.0.1:{server.port}"
+            statuses = []
+            for path in ("/v1/stream", "/twilio/subscribe/CA1", "/audiohook", "/twilio"):
+                with pytest.raises(InvalidStatus) as info:
+                    async with connect(url + path):
+                        pass
+                statuses.append(info.value.response.status_code)
+            return statuses
+
+    # no --token: native and subscribers closed; no API key: AudioHook closed;
+    # Twilio open to signed requests only
+    assert asyncio.run(main()) == [403, 403, 403, 401]
+
+
+def test_twilio_signature_matches_twilios_documented_examples():
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "To": "+18005551212"}
+    for caller, expected in (
+        ("+14158675309", "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        ("+14158675310", "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+    ):
+        assert twilio_signature(url, "12345", params | {"Caller": caller, "From": caller}) == (
+            expected
+        )
+
+
+def test_twilio_signature_accepts_the_url_with_or_without_its_default_port():
+    signed = twilio_signature("wss://calls.example.com/twilio", "tok")
+    assert verify_twilio(signed, "wss://calls.example.com/twilio", "tok")
+    assert verify_twilio(signed, "wss://calls.example.com:443/twilio", "tok")
+    assert not verify_twilio(signed, "wss://calls.example.com:8443/twilio", "tok")
+    assert not verify_twilio(signed, "wss://calls.example.com/twilio?x=1", "tok")
+    assert not verify_twilio(signed, "wss://calls.example.com/twilio", "other")
+    assert not verify_twilio(None, "wss://calls.example.com/twilio", "tok")
+
+
+def test_twilio_streams_need_a_valid_signature(loaded_model):
+    messages = load_session(DATA / "twilio_session.jsonl")
+    call_sid = json.loads(messages[1])["start"]["callSid"]
+
+    async def go(server, url):
+        host = f"127.0.0.1:{server.port}"
+        refused = []
+        for signature in (None, twilio_signature(f"wss://{host}/twilio", "wrong")):
+            headers = {"X-Twilio-Signature": signature} if signature else None
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(url + "/twilio", additional_headers=headers):
+                    pass
+            refused.append(info.value.response.status_code)
+        # Twilio signs the URL it was given; the server rebuilds it from wss:// and Host
+        signed = {"X-Twilio-Signature": twilio_signature(f"wss://{host}/twilio", "tw")}
+        async with connect(f"{url}/twilio/subscribe/{call_sid}") as sub:
+            _, code = await replay(url + "/twilio", messages, headers=signed)
+            lines = [json.loads(m) async for m in sub]
+        return refused, code, lines
+
+    refused, code, lines = serve(loaded_model, go, twilio_auth_token="tw")
+    assert refused == [401, 401]
+    assert code == 1000
+    check_call(lines, ["customer", "agent"])
+
+
+def test_twilio_signature_behind_a_proxy_uses_the_public_url(loaded_model):
+    messages = load_session(DATA / "twilio_session.jsonl")
+    public = "wss://calls.example.com"
+
+    async def go(server, url):
+        wrong = {
+            "X-Twilio-Signature": twilio_signature(f"wss://127.0.0.1:{server.port}/twilio", "tw")
+        }
+        with pytest.raises(InvalidStatus):
+            async with connect(url + "/twilio", additional_headers=wrong):
+                pass
+        signed = {"X-Twilio-Signature": twilio_signature(public + "/twilio", "tw")}
+        return await replay(url + "/twilio", messages, headers=signed)
+
+    received, code = serve(loaded_model, go, twilio_auth_token="tw", public_url=public)
+    assert code == 1000 and received == []
 
 
 def test_oversized_and_malformed_messages_get_errors_and_the_call_goes_on(loaded_model):
@@ -269,3 +361,46 @@ def test_healthz_and_metrics(loaded_model):
     assert (
         "streamser_active_calls" in metrics and "streamser_dropped_audio_seconds_total" in metrics
     )
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made by the real openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_serves_wss_and_refuses_plain_and_untrusted_clients(loaded_model, certificate):
+    cert, key = certificate
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def main():
+        options = ServerOptions(port=0, certfile=str(cert), keyfile=str(key))
+        async with Server(loaded_model, options) as server:
+            base = f"127.0.0.1:{server.port}"
+            received, code = await replay(
+                f"wss://{base}/v1/stream", native_messages(two_channels()), ssl=trusting
+            )
+            with pytest.raises(ssl.SSLCertVerificationError):
+                async with connect(f"wss://{base}/v1/stream", ssl=ssl.create_default_context()):
+                    pass
+            with pytest.raises((InvalidMessage, ConnectionError, EOFError)):
+                async with connect(f"ws://{base}/v1/stream", open_timeout=5):
+                    pass
+            # the refused clients cost the server nothing
+            again, _ = await replay(
+                f"wss://{base}/v1/stream", native_messages(two_channels(), "again"), ssl=trusting
+            )
+            return received, code, again
+
+    received, code, again = asyncio.run(main())
+    assert code == 1000
+    check_call(received[1:], ["agent", "customer"])
+    assert again[-1]["type"] == "summary" and again[-1]["status"] == "completed"
