@@ -4,7 +4,10 @@ DIDAN's protocol on EmoDB (B), eNTERFACE (E) and CASIA (C): six ordered tasks,
 each scored on the classes its two corpora share, UAR on the whole target
 corpus. The same runner serves the SynthEmo analogue (one corpus per TTS
 engine). Pooled log-mel maps are computed once per corpus and cached; runs go
-to a JSON Lines file as they finish, so an interrupted experiment resumes.
+to a JSON Lines file as they finish, so an interrupted experiment resumes. A
+run is identified by (task, method, seed, alignment weight): rows made with
+another weight (an earlier choice) stay in the file but are neither reused nor
+reported.
 
     python -m training.adapt.experiment --corpus synthemo-espeak=DIR ... --results FILE
 """
@@ -65,6 +68,25 @@ def task_name(source: str, target: str) -> str:
     return f"{source}->{target}"
 
 
+def run_key(task: str, method: str, seed: int, weight: float | None) -> tuple:
+    """What identifies a run in a results file; rows without a weight match nothing."""
+    return (task, method, seed, None if weight is None else round(float(weight), 9))
+
+
+def row_key(row: dict) -> tuple:
+    return run_key(row["task"], row["method"], row["seed"], row.get("weight"))
+
+
+def current_rows(rows: Sequence[dict], base: AdaptConfig) -> list[dict]:
+    """The rows made with the weight each method has now (stale weights dropped)."""
+    return [
+        r
+        for r in rows
+        if row_key(r)
+        == run_key(r["task"], r["method"], r["seed"], config_for(r["method"], base, 0).weight)
+    ]
+
+
 def _run_one(job: dict) -> dict:
     torch.set_num_threads(1)
     data = {code: torch.load(path) for code, path in job["caches"].items()}
@@ -84,12 +106,62 @@ def _run_one(job: dict) -> dict:
         "classes": list(classes),
         "method": label,
         "seed": config.seed,
+        "weight": config.weight,
         "ua": accuracy(target_logits, target_bank.labels)["ua"],
         "wa": accuracy(target_logits, target_bank.labels)["wa"],
         "source_ua": accuracy(source_logits, source_bank.labels)["ua"],
         "seconds": run.seconds,
         "final_losses": run.history[-1],
     }
+
+
+def protocol_job(
+    label: str,
+    caches: dict[str, Path],
+    source: str,
+    target: str,
+    classes: Sequence[str],
+    config: AdaptConfig,
+) -> dict:
+    """One run for `_run_one` (picklable: paths and plain settings only)."""
+    return {
+        "label": label,
+        "caches": {source: str(caches[source]), target: str(caches[target])},
+        "source": source,
+        "target": target,
+        "classes": tuple(classes),
+        "config": config.to_dict(),
+    }
+
+
+def run_jobs(jobs: Sequence[dict], results: Path, workers: int) -> list[dict]:
+    """Runs the jobs whose key `results` does not hold yet, appending rows as they finish;
+    returns every row of `results`."""
+    done = {row_key(r) for r in read_results(results)}
+    todo = []
+    for job in jobs:
+        config = AdaptConfig.from_dict(job["config"])
+        key = run_key(
+            task_name(job["source"], job["target"]), job["label"], config.seed, config.weight
+        )
+        if key not in done:
+            todo.append(job)
+            done.add(key)
+    log.info("%d runs to do, %d already in %s", len(todo), len(jobs) - len(todo), results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=workers) as pool, results.open("a") as out:
+        for row in pool.map(_run_one, todo):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            log.info(
+                "%s %s@%g seed %d: UA %.3f",
+                row["task"],
+                row["method"],
+                row["weight"],
+                row["seed"],
+                row["ua"],
+            )
+    return read_results(results)
 
 
 def run_protocol(
@@ -101,7 +173,7 @@ def run_protocol(
     cache_dir: Path | None = None,
     workers: int = 2,
 ) -> list[dict]:
-    """Runs what `results` does not hold yet; returns every row of it.
+    """Runs what `results` does not hold yet; returns its rows at the current weights.
 
     Args:
         corpora: Short code ("B", "espeak") -> corpus spec.
@@ -110,33 +182,14 @@ def run_protocol(
     cache_dir = cache_dir or results.parent / "cache"
     caches = {code: cache_maps(spec, cache_dir) for code, spec in corpora.items()}
     emotions = {code: torch.load(path)["emotions"] for code, path in caches.items()}
-    done = {(r["task"], r["method"], r["seed"]) for r in read_results(results)}
     jobs = []
     for seed in seeds:
         for method in methods:
             for source, target in permutations(corpora, 2):
-                if (task_name(source, target), method, seed) in done:
-                    continue
                 classes = shared_emotions(emotions[source], emotions[target])
                 config = config_for(method, base, seed)
-                jobs.append(
-                    {
-                        "label": method,
-                        "caches": {source: str(caches[source]), target: str(caches[target])},
-                        "source": source,
-                        "target": target,
-                        "classes": classes,
-                        "config": config.to_dict(),
-                    }
-                )
-    log.info("%d runs to do, %d done", len(jobs), len(done))
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=workers) as pool, results.open("a") as out:
-        for row in pool.map(_run_one, jobs):
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            log.info("%s %s seed %d: UA %.3f", row["task"], row["method"], row["seed"], row["ua"])
-    return read_results(results)
+                jobs.append(protocol_job(method, caches, source, target, classes, config))
+    return current_rows(run_jobs(jobs, results, workers), base)
 
 
 def read_results(path: Path) -> list[dict]:
@@ -154,8 +207,17 @@ REAL_CORPORA = {"B": "emodb", "E": "enterface", "C": "casia"}
 TABLE_METHODS = ("source-only", "didan", "lidan", "mmd", "dann", "coral")
 
 
-def ensure_synthemo(root: Path, per_class: int, workers: int) -> Path:
-    """SynthEmo's four-class corpora from all three engines under `root` (made or resumed)."""
+TABLE_ENGINES = ("espeak-ng", "flite", "festival")
+
+
+def ensure_synthemo(
+    root: Path,
+    per_class: int,
+    workers: int,
+    engines: Sequence[str] = TABLE_ENGINES,
+    seed: int = 0,
+) -> Path:
+    """SynthEmo's four-class corpora, one per engine, under `root` (made or resumed)."""
     from streamser.labels import FOUR_CLASS
     from training.synthemo.generate import generate
     from training.synthemo.plan import SynthOptions
@@ -163,16 +225,14 @@ def ensure_synthemo(root: Path, per_class: int, workers: int) -> Path:
     manifest = root / "manifest.csv"
     if not manifest.exists():
         options = SynthOptions(
-            engines=("espeak-ng", "flite", "festival"),
-            emotions=FOUR_CLASS,
-            per_class=per_class,
-            seed=0,
+            engines=tuple(engines), emotions=FOUR_CLASS, per_class=per_class, seed=seed
         )
         generate(options, root, workers=workers)
     return manifest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from training.adapt.develop import RESULTS_FILE
     from training.adapt.report import write_report
 
     parser = argparse.ArgumentParser(
@@ -184,7 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--emodb", type=Path, help="EmoDB folder (B)")
     parser.add_argument("--enterface", type=Path, help="eNTERFACE'05 folder (E)")
     parser.add_argument("--casia", type=Path, help="CASIA folder (C)")
-    parser.add_argument("--methods", default=",".join(TABLE_METHODS + tuple(VARIANTS)))
+    parser.add_argument(
+        "--methods",
+        default=",".join(TABLE_METHODS),
+        help="table rows; the DIDAN variants (didan-sparse, didan-class) run at DIDAN's weight",
+    )
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -213,8 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = args.work / f"{name}.jsonl"
         if not args.report_only:
             run_protocol(corpora, path, base, methods, seeds, args.work / "cache", args.workers)
-        results[name] = read_results(path)
-    write_report(results, args.doc, base, read_results(args.work / "development.jsonl"))
+        rows = current_rows(read_results(path), base)
+        results[name] = [r for r in rows if r["method"] in methods and r["seed"] in seeds]
+    write_report(results, args.doc, base, read_results(args.work / RESULTS_FILE))
     print(args.doc)
     return 0
 

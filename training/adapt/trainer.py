@@ -42,8 +42,9 @@ DEFAULT_WEIGHTS = {
     "dann": 0.1,
     "coral": 10000.0,
 }
-"""Alignment weights w, chosen per method on a development task outside the table, with
-the same grid for every method (`training.adapt.develop`, docs/CROSS_CORPUS.md)."""
+"""Alignment weights w, chosen per method on development tasks outside the table (engine
+shifts to SVOX pico from freshly rendered sources), with the same grid and rule for every
+method (`training.adapt.develop`; docs/CROSS_CORPUS.md checks them against its results)."""
 
 HIGH_AROUSAL = ("angry", "happy", "fear", "surprise")
 """LIDAN's coarse level: high vs low arousal (neutral, sad, disgust, boredom)."""

@@ -277,3 +277,57 @@ def test_report_averages_tasks_within_a_seed_then_over_seeds(tmp_path):
     assert "**55.0 ± 5.0**" in markdown and "a → b" in markdown
     text = write_report({"synthemo": rows}, tmp_path / "CC.md", AdaptConfig()).read_text()
     assert "| didan | +10.0 ± 0.0 | 2/2 |" in text
+
+
+def test_development_grid_is_the_same_for_every_aligned_method_and_outside_the_table():
+    from training.adapt.develop import GRID, LOSS_BALANCED, aligned_methods, development_jobs
+    from training.adapt.experiment import SYNTHEMO_CORPORA, TABLE_METHODS
+
+    caches = {code: f"{code}.pt" for code in ("espeak", "flite", "pico")}
+    jobs = development_jobs(caches, CLASSES, AdaptConfig(), seeds=(0, 1))
+    assert {(j["source"], j["target"]) for j in jobs} == {("espeak", "pico"), ("flite", "pico")}
+    assert "pico" not in SYNTHEMO_CORPORA
+    assert set(aligned_methods()) == set(TABLE_METHODS) - {"source-only"}
+    weights: dict[str, set[float]] = {}
+    for job in jobs:
+        config = AdaptConfig.from_dict(job["config"])
+        assert job["label"] == config.method or job["label"] in ("didan-sparse", "didan-class")
+        weights.setdefault(job["label"], set()).add(config.weight)
+    for method in aligned_methods():
+        relative = sorted(w / LOSS_BALANCED[method] for w in weights[method] if w > 0)
+        np.testing.assert_allclose(relative, GRID, rtol=2e-3)  # 0.01x .. 10x, half decades
+    assert weights["source-only"] == {0.0} and 0.0 in weights["didan"]  # reference, control
+    assert len(jobs) == 2 * 2 * (2 + len(GRID) * len(aligned_methods()))
+    with pytest.raises(ValueError, match="outside the table"):
+        development_jobs(caches, CLASSES, AdaptConfig(), target="flite")
+
+
+def test_weight_choice_is_the_best_development_target_among_weights_that_keep_the_source_fit():
+    from training.adapt.develop import choose_weights
+
+    def row(method, weight, ua, source_ua, task="espeak->pico"):
+        return dict(task=task, method=method, seed=0, weight=weight, ua=ua, source_ua=source_ua)
+
+    rows = [row("source-only", 0.0, 0.50, 0.96)]
+    rows += [row("didan", 0.0, 0.55, 0.96)]  # the control is never chosen
+    rows += [row("didan", 1.0, 0.60, 0.95), row("didan", 10.0, 0.60, 0.94)]  # tie: smaller
+    rows += [row("didan", 100.0, 0.80, 0.80)]  # best target, but loses the source fit
+    rows += [row("mmd", 1.0, 0.70, 0.85), row("mmd", 10.0, 0.75, 0.70)]  # none fits
+    rows += [row("coral", 10.0, 0.70, 0.96)]
+    rows += [row("coral", 100.0, 0.99, 0.96, task="x->pico")]  # incomplete: one task only
+    chosen = choose_weights(rows, ["didan", "mmd", "coral"])
+    assert chosen == {"didan": 1.0, "mmd": 1.0, "coral": 10.0}
+    assert choose_weights(rows, ["didan"], tolerance=20.0) == {"didan": 100.0}
+
+
+def test_rows_made_with_another_weight_are_neither_reused_nor_reported():
+    from training.adapt.experiment import current_rows, row_key, run_key
+    from training.adapt.trainer import DEFAULT_WEIGHTS
+
+    base = AdaptConfig()
+    now = dict(task="a->b", method="didan", seed=0, weight=DEFAULT_WEIGHTS["didan"])
+    stale = dict(now, weight=DEFAULT_WEIGHTS["didan"] * 10 + 1)
+    unknown = {k: v for k, v in now.items() if k != "weight"}
+    assert current_rows([now, stale, unknown], base) == [now]
+    assert row_key(now) == run_key("a->b", "didan", 0, base.weight)
+    assert row_key(stale) != row_key(now) and row_key(unknown) != row_key(now)
