@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from http import HTTPStatus
 
@@ -83,6 +84,7 @@ class Server:
             ssl=self._ssl_context(),
             max_size=self.options.limits.hard_message_bytes,
             max_queue=MAX_QUEUED_MESSAGES,
+            write_limit=self.options.limits.send_buffer_bytes,
             ping_interval=20,
             ping_timeout=20,
             close_timeout=5,
@@ -179,6 +181,11 @@ class Server:
         self._handlers.add(task)
         self._connections += 1
         self.metrics.connections.inc()
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:  # the kernel's share of the per-connection send bound
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.limits.send_buffer_bytes
+            )
         try:
             path = ws.request.path.split("?", 1)[0]
             route = _route(path)

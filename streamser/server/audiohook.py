@@ -38,6 +38,7 @@ from streamser.server.wire import (
     Context,
     ProtocolError,
     Reader,
+    StallGuard,
     check_size,
     close_quietly,
     is_signal,
@@ -113,6 +114,7 @@ async def run(ctx: Context, ws) -> None:
     session: CallSession | None = None
     paused = False
     status, code = "completed", CLOSE_NORMAL
+    stall = StallGuard(ws)
     closing = False
 
     async def emit(event: Event) -> None:
@@ -186,7 +188,7 @@ async def run(ctx: Context, ws) -> None:
                         format=MULAW_8K,
                         live=True,
                     )
-                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit)
+                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit, stall)
                     ctx.metrics.active_calls.labels("audiohook").inc()
                     log.info("call %s started (audiohook, %s)", spec.call_id, spec.describe())
                     await link.send("opened", {"media": [media], "startPaused": False})
@@ -217,7 +219,7 @@ async def run(ctx: Context, ws) -> None:
         if session is not None:
             summary = await session.finish(status)
             ctx.metrics.active_calls.labels("audiohook").dec()
-            ctx.metrics.calls.labels("audiohook", status).inc()
+            ctx.metrics.calls.labels("audiohook", stall.status(status)).inc()
             log.info("call %s %s: %s", session.spec.call_id, status, summary.totals.to_dict())
         if closing:
             try:

@@ -25,6 +25,7 @@ from streamser.server.wire import (
     Context,
     ProtocolError,
     Reader,
+    StallGuard,
     check_size,
     close_quietly,
     error_line,
@@ -80,6 +81,7 @@ async def run(ctx: Context, ws) -> None:
     reader = Reader(ws, ctx.stop)
     session: CallSession | None = None
     status, code = "completed", CLOSE_NORMAL
+    stall = StallGuard(ws)
 
     async def emit(event: Event) -> None:
         await ws.send(event.to_json())
@@ -115,7 +117,7 @@ async def run(ctx: Context, ws) -> None:
                     if session is not None:
                         raise ProtocolError("start: the stream has already started")
                     spec = parse_start(request, limits.max_channels)
-                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit)
+                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit, stall)
                     ctx.metrics.active_calls.labels("native").inc()
                     log.info("call %s started (native, %s)", spec.call_id, spec.describe())
                     await ws.send(json.dumps(_started(ctx, spec)))
@@ -132,7 +134,7 @@ async def run(ctx: Context, ws) -> None:
         if session is not None:
             summary = await session.finish(status)
             ctx.metrics.active_calls.labels("native").dec()
-            ctx.metrics.calls.labels("native", status).inc()
+            ctx.metrics.calls.labels("native", stall.status(status)).inc()
             log.info("call %s %s: %s", session.spec.call_id, status, summary.totals.to_dict())
         await close_quietly(ws, code)
 

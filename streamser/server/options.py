@@ -25,7 +25,12 @@ class Limits:
             their socket); platform calls, which cannot slow down, drop the oldest
             (`dropped`, reason `overrun`).
         idle_timeout_s: A call that sends nothing for this long is finished and closed.
-        send_timeout_s: A client that does not read its events for this long is closed.
+        send_timeout_s: A client that does not read its events for this long is
+            dropped (the connection is aborted; the call ends as if it had left).
+        send_buffer_bytes: Unread event bytes the server holds per connection, in
+            each of the kernel's socket buffer and the WebSocket write buffer; when
+            both are full, sending waits (and `send_timeout_s` runs). Bounds the
+            memory a client that stops reading can cost.
         max_channels: Channels per call.
         open_timeout_s: Time from connecting to the first (start/open) message.
     """
@@ -36,6 +41,7 @@ class Limits:
     max_pending_utterances: int = 4
     idle_timeout_s: float = 30.0
     send_timeout_s: float = 10.0
+    send_buffer_bytes: int = 64 * 1024
     max_channels: int = 2
     open_timeout_s: float = 10.0
 
@@ -43,6 +49,8 @@ class Limits:
         for name in ("max_connections", "max_message_bytes", "max_pending_utterances"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.send_buffer_bytes < 4096:
+            raise ValueError("send_buffer_bytes must be at least 4096")
         if self.hard_message_bytes < self.max_message_bytes:
             raise ValueError("hard_message_bytes must be at least max_message_bytes")
         for name in ("idle_timeout_s", "send_timeout_s", "open_timeout_s"):

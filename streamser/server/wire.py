@@ -155,3 +155,25 @@ async def close_quietly(ws, code: int, reason: str = "") -> None:
         await ws.close(code, reason)
     except Exception as error:  # closing a broken connection: nothing left to do
         log.debug("close: %s", error)
+
+
+class StallGuard:
+    """Drops a connection whose client has stopped reading its events.
+
+    `CallSession` calls it once its send has waited `Limits.send_timeout_s`. A
+    close handshake cannot get through a full send buffer, so the connection is
+    aborted; the call then ends as if the client had left, and is counted as
+    `stalled`.
+    """
+
+    def __init__(self, ws) -> None:
+        self._ws = ws
+        self.stalled = False
+
+    def __call__(self) -> None:
+        self.stalled = True
+        self._ws.transport.abort()
+
+    def status(self, status: str) -> str:
+        """The call's status for metrics and logs."""
+        return "stalled" if self.stalled else status

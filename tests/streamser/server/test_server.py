@@ -4,7 +4,9 @@ limits, isolation between calls and the graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import ssl
 import subprocess
 import sys
@@ -24,7 +26,12 @@ from clients import (
 )
 from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidMessage, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    InvalidMessage,
+    InvalidStatus,
+)
 
 from streamser.server.app import Server
 from streamser.server.auth import (
@@ -305,6 +312,53 @@ def test_a_client_leaving_mid_utterance_costs_the_others_nothing(loaded_model):
     received, code = serve(loaded_model, go)
     check_call(received[1:], ["agent", "customer"])
     assert code == 1000
+
+
+def test_a_client_that_stops_reading_is_dropped_and_the_others_go_on(loaded_model):
+    # 240 short utterances sent faster than real time: more events than the server's
+    # bounded send buffers hold for a client that does not read them.
+    many = two_channels(seconds_a=(0.6,) * 120, seconds_b=(0.6,) * 120)
+    limits = Limits(send_timeout_s=1.0, send_buffer_bytes=4096)
+
+    async def go(server, url):
+        async def stops_reading():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+            sock.connect(("127.0.0.1", server.port))
+            sock.setblocking(False)
+            # max_queue=1: the client library itself stops reading after one message;
+            # no compression, which would shrink the repetitive events tenfold
+            async with connect(url + "/v1/stream", sock=sock, max_queue=1, compression=None) as ws:
+                with contextlib.suppress(ConnectionClosed):
+                    for m in native_messages(many, "stops-reading"):
+                        await ws.send(m)
+                await asyncio.sleep(3)  # longer than the send timeout
+                received = []
+                with pytest.raises(ConnectionClosedError):  # aborted: no close frame
+                    async for m in ws:
+                        received.append(m)
+                return len(received)
+
+        read, (other, code) = await asyncio.gather(
+            stops_reading(),
+            replay(url + "/v1/stream", native_messages(two_channels(), "reader")),
+        )
+        metrics = await asyncio.get_running_loop().run_in_executor(
+            None, _fetch, url.replace("ws://", "http://") + "/metrics"
+        )
+        return read, other, code, metrics
+
+    read, other, code, metrics = serve(loaded_model, go, limits=limits)
+    assert read < 100  # of 240 events: the server gave up on the client
+    check_call(other[1:], ["agent", "customer"])
+    assert code == 1000
+    assert 'streamser_calls_total{protocol="native",status="stalled"} 1.0' in metrics
+    assert 'streamser_calls_total{protocol="native",status="completed"} 1.0' in metrics
+
+
+def _fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
 
 
 def test_shutdown_flushes_open_calls_and_sends_summaries(loaded_model):
