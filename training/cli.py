@@ -90,8 +90,9 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
         "--ood",
         nargs="+",
         metavar="SET",
-        help="also measure OOD detection against these sets: unseen-emotions, "
-        "unseen-language, non-speech, telephone, or a manifest CSV (all OOD)",
+        help="also measure OOD detection against these sets: unseen-emotions, non-speech "
+        "(semantic shift); unseen-engine, unseen-language, telephone (covariate shift); "
+        "or a manifest CSV (all OOD)",
     )
     parser.add_argument(
         "--ood-dir",
@@ -144,16 +145,15 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
     from training.data import AudioCache
     from training.ood_eval import (
         RuntimePredictor,
+        build_sets,
         checkpoint_calibration,
         evaluate_ood,
-        markdown_gate_tables,
-        markdown_table,
         outputs_for,
         print_ood,
         run_partition,
-        write_json,
+        write_reports,
     )
-    from training.ood_sets import OodSetOptions, build_set
+    from training.ood_sets import OodSetOptions
 
     validation_logits = None
     if args.model.suffix == ".onnx":
@@ -188,19 +188,13 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
     kept = [u for u in utterances if u.emotion in predictor.labels]
     positives = outputs(AudioCache(kept).audio, [u.emotion for u in kept])
     options = OodSetOptions(per_class=args.ood_per_class, known_emotions=predictor.labels)
-    sets = []
-    for name in args.ood:
-        ood_set = build_set(name, args.ood_dir, options)
-        sets.append((ood_set, outputs(ood_set.audio, ood_set.emotions)))
+    sets = build_sets(args.ood, args.ood_dir, options, outputs)
     evaluation = evaluate_ood(
         args.model.name, calibration, positives, title, sets, validation_logits, validation_extra
     )
     print_ood(evaluation, title)
     if args.output:
-        stem = args.output.with_name(args.output.stem + "-ood")
-        write_json(evaluation, stem.with_suffix(".json"))
-        tables = markdown_table(evaluation) + "\n\n" + markdown_gate_tables(evaluation)
-        stem.with_suffix(".md").write_text(tables + "\n")
+        write_reports(evaluation, args.output.with_name(args.output.stem + "-ood"))
 
 
 TRAIN = Command(
@@ -223,8 +217,9 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="model name recorded in the metadata")
     parser.add_argument(
         "--ood-method",
-        default="energy",
-        choices=["energy", "msp", "max_logit", "mahalanobis", "knn"],
+        choices=["mahalanobis", "knn", "energy", "msp", "max_logit"],
+        help="the OOD gate's score (default: mahalanobis; energy for `streamser adapt` "
+        "checkpoints, which keep no labelled embeddings)",
     )
     parser.add_argument(
         "--ood-tpr", type=float, default=0.95, help="share of in-distribution utterances accepted"

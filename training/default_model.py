@@ -27,6 +27,8 @@ from training.evaluate import Evaluation, evaluate, write_report
 from training.experiment import partition
 from training.export import export_checkpoint
 from training.model_card import write_model_card
+from training.ood_eval import evaluate_exported, fpr_summary, write_json
+from training.ood_sets import SET_NAMES
 from training.predict import EmotionPredictor
 from training.synthemo.generate import generate
 from training.synthemo.plan import SynthOptions
@@ -175,12 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     config = TrainConfig.from_dict(load_checkpoint(shipped.checkpoint).train_config)
-    onnx_test = evaluate(EmotionPredictor(model_path), partition(config).test)
-    write_report(
-        onnx_test,
-        args.models / "default-evaluation.json",
-        f"{MODEL_NAME}: held-out speakers and sentences",
+    split = partition(config)
+    onnx_test = evaluate(EmotionPredictor(model_path), split.test)
+    title = f"{MODEL_NAME}: held-out speakers and sentences"
+    write_report(onnx_test, args.models / "default-evaluation.json", title)
+    ood = evaluate_exported(
+        model_path, split.test, split.validation, SET_NAMES, args.work / "ood-sets", title
     )
+    write_json(ood, args.models / "default-ood.json")
     summary = {
         "model": str(model_path),
         "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
@@ -192,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "test": onnx_test.to_dict(),
         "ablation": ablation_table(results),
         "recipe": recipe.__dict__,
-        "split": partition(config).describe(),
+        "split": split.describe(),
+        "ood_table": fpr_summary(ood),
         "run_minutes": sum(r.seconds for r in results) / 60,
         "parallel_runs": args.jobs,
         "minutes": (time.perf_counter() - started) / 60,

@@ -60,6 +60,23 @@ and initialisation, so the spread across seeds is mostly which voices land in th
 with about $test_n test utterances per run, one utterance moves UA by about $one_utterance
 points. Differences between rows smaller than that spread are noise.
 
+## Out-of-distribution detection
+
+The gate withholds a label (`uncertain`) when the $ood_method score falls below the
+threshold that accepts $ood_tpr of held-out in-distribution utterances (the validation
+split). How well each score tells the test split (the positives) from each OOD set, as
+FPR at 95 % TPR: the share of the set accepted at the threshold that keeps 95 % of the
+positives (lower is better). The last column is the share the shipped gate accepts at
+its calibrated threshold.
+
+$ood_table
+
+Semantic sets hold things the labels do not apply to, and the gate should reject them.
+Covariate sets hold the known emotions under a shift (an engine the model never heard,
+German and Spanish, a telephone channel), where rejection trades coverage for safety.
+The sets and all metrics (AUROC, AUPR) are described in `docs/OOD.md`; the numbers are in
+`default-ood.json`.
+
 ## Intended use and limits
 
 - Demonstrations, tests and a template: it makes `streamser listen` work out of the box.
@@ -120,6 +137,7 @@ def write_model_card(summary: dict, model_path: Path, card_path: Path) -> Path:
         ood_method=metadata.ood.method,
         ood_threshold=f"{metadata.ood.threshold:.3f}",
         ood_tpr=f"{metadata.ood.tpr:.0%}",
+        ood_table=summary["ood_table"],
         corpora=", ".join(metadata.training.get("corpora", [])),
         per_class=summary["recipe"]["per_class"],
         split=summary["split"],

@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,7 +24,10 @@ from streamser.metadata import OodCalibration
 from streamser.ood import msp, ood_score, threshold_for_tpr
 from training.calibration import id_quantiles
 from training.ood_metrics import OodMetrics, ood_metrics
-from training.ood_sets import OodSet
+from training.ood_sets import OodSet, OodSetOptions
+
+if TYPE_CHECKING:
+    from training.corpora import Utterance
 
 ODIN_TEMPERATURE = 1000.0
 METHODS = ("msp", "odin", "max_logit", "energy", "mahalanobis", "knn")
@@ -456,3 +460,80 @@ def run_partition(checkpoint: Path):
 
     config = TrainConfig.from_dict(load_checkpoint(checkpoint).train_config)
     return partition(config), config
+
+
+def build_sets(
+    names: Sequence[str], cache: Path, options: OodSetOptions, outputs
+) -> list[tuple[OodSet, Outputs]]:
+    """Each named set (`training.ood_sets.build_set`) with `outputs(audio, emotions)` on it."""
+    from training.ood_sets import build_set
+
+    sets = []
+    for name in names:
+        ood_set = build_set(name, cache, options)
+        sets.append((ood_set, outputs(ood_set.audio, ood_set.emotions)))
+    return sets
+
+
+def evaluate_exported(
+    model: Path,
+    positives: Sequence[Utterance],
+    validation: Sequence[Utterance],
+    set_names: Sequence[str],
+    cache: Path,
+    title: str,
+) -> OodEvaluation:
+    """An exported model's OOD evaluation, scored as the runtime scores.
+
+    Args:
+        positives: Held-out ID utterances (the run's test split).
+        validation: The split the export calibrated on (gives ODIN its threshold).
+    """
+    from training.data import AudioCache
+
+    predictor = RuntimePredictor(model)
+    validation_logits = predictor.predict(AudioCache(list(validation)).audio)[0]
+
+    def outputs(audio, emotions):
+        return outputs_for(predictor, audio, emotions)
+
+    kept = [u for u in positives if u.emotion in predictor.labels]
+    id_outputs = outputs(AudioCache(kept).audio, [u.emotion for u in kept])
+    options = OodSetOptions(known_emotions=predictor.labels)
+    sets = build_sets(set_names, cache, options, outputs)
+    return evaluate_ood(
+        model.name, predictor.calibration, id_outputs, title, sets, validation_logits
+    )
+
+
+def write_reports(evaluation: OodEvaluation, stem: Path) -> None:
+    """STEM.json (everything) and STEM.md (the metric and gate tables)."""
+    write_json(evaluation, stem.with_suffix(".json"))
+    tables = markdown_table(evaluation) + "\n\n" + markdown_gate_tables(evaluation)
+    stem.with_suffix(".md").write_text(tables + "\n")
+
+
+def fpr_summary(evaluation: OodEvaluation) -> str:
+    """One row per OOD set, FPR@95TPR per method (shipped method in bold), for a model card."""
+    methods = list(dict.fromkeys(r.method for r in evaluation.rows))
+    shipped = evaluation.calibration["method"]
+    sizes = {s["name"]: s["utterances"] for s in evaluation.sets}
+    header = [f"**{m}** (shipped)" if m == shipped else m for m in methods]
+    lines = [
+        "| OOD set | shift | n | " + " | ".join(header) + " | shipped gate accepts |",
+        "|---|---|---:|" + "---:|" * len(methods) + "---:|",
+    ]
+    by_set: dict[str, dict[str, OodRow]] = {}
+    for row in evaluation.rows:
+        by_set.setdefault(row.ood_set, {})[row.method] = row
+    shifts = {name: next(iter(rows.values())).shift for name, rows in by_set.items()}
+    for name in sorted(by_set, key=lambda n: (shifts[n] != "semantic", n)):
+        rows, shift = by_set[name], shifts[name]
+        fprs = [f"{rows[m].metrics.fpr_at_95_tpr:.3f}" if m in rows else "-" for m in methods]
+        accepted = rows[shipped].accepted if shipped in rows else None
+        lines.append(
+            f"| {name} | {shift} | {sizes[name]} | "
+            + " | ".join(fprs)
+            + f" | {'-' if accepted is None else f'{accepted:.0%}'} |"
+        )
+    return "\n".join(lines)

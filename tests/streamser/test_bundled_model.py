@@ -17,7 +17,7 @@ def test_the_bundled_model_loads_with_complete_metadata():
     model = EmotionModel.load(path)
     metadata = model.metadata
     assert metadata.labels == FOUR_CLASS
-    assert metadata.ood.method == "energy" and metadata.ood.tpr == 0.95
+    assert metadata.ood.method == "mahalanobis" and metadata.ood.tpr == 0.95
     assert set(metadata.ood.id_quantiles) == set(OOD_METHODS)
     assert {"corpora", "protocol", "validation_ua", "test_ua", "date"} <= set(metadata.training)
     assert path.stat().st_size < 8_000_000
@@ -30,6 +30,20 @@ def test_the_model_card_describes_this_very_file():
     assert "synthetic speech" in card
     evaluation = json.loads((path.parent / "default-evaluation.json").read_text())
     assert f"UA {evaluation['unweighted_accuracy']:.3f}" in card
+
+
+def test_the_shipped_ood_method_beats_msp_on_every_semantic_set():
+    path = default_model_path()
+    ood = json.loads((path.parent / "default-ood.json").read_text())
+    shipped = ood["calibration"]["method"]
+    assert shipped == EmotionModel.load(path).metadata.ood.method
+    fpr = {(r["ood_set"], r["method"]): r["fpr_at_95_tpr"] for r in ood["rows"]}
+    semantic = [s["name"] for s in ood["sets"] if s["shift"] == "semantic"]
+    assert set(semantic) == {"unseen-emotions", "non-speech"}
+    for name in semantic:
+        assert fpr[(name, shipped)] < fpr[(name, "msp")], name
+    card = (path.parent / "MODEL_CARD.md").read_text()
+    assert f"**{shipped}** (shipped)" in card
 
 
 def test_the_demo_is_heard_as_the_emotions_it_was_rendered_with():

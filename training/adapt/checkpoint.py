@@ -87,7 +87,7 @@ def export_adapt_checkpoint(
     checkpoint_path: Path,
     output: Path,
     name: str | None = None,
-    ood_method: str = "energy",
+    ood_method: str | None = None,
     ood_tpr: float = 0.95,
     extra_training_info: dict | None = None,
 ) -> Path:
@@ -95,7 +95,10 @@ def export_adapt_checkpoint(
 
     The OOD threshold is calibrated on the target corpus (unlabelled), the domain
     the model was adapted to; the metadata's `training` section names source and target.
+    The default method is energy: the checkpoint keeps no labelled embeddings from
+    which Mahalanobis or kNN parameters could be made.
     """
+    ood_method = ood_method or "energy"
     from training.calibration import calibrate
     from training.export import describe_model, export_onnx
 
