@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 
 from streamser.cli.command import Command
@@ -71,6 +72,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--workers", type=int, default=1, help="inference threads sharing the model (default 1)"
     )
+    run.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port via SO_REUSEPORT, each with --workers "
+        "threads and its own model copy and metrics (default 1; see docs/BENCHMARKS.md)",
+    )
     run.add_argument("--max-connections", type=int, default=256)
     run.add_argument("--max-message-bytes", type=int, default=64 * 1024)
     run.add_argument("--idle-timeout", type=float, default=30.0, metavar="S")
@@ -108,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             twilio_auth_token=args.twilio_auth_token or None,
             public_url=args.public_url,
             threads=args.workers,
+            reuse_port=args.processes > 1,
             certfile=args.certfile,
             keyfile=args.keyfile,
             twilio_echo=args.twilio_echo,
@@ -121,15 +130,33 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise StreamserError(str(error)) from None
+    if args.processes < 1:
+        raise StreamserError(f"--processes {args.processes}: must be at least 1")
+    if args.processes > 1 and args.port == 0:
+        raise StreamserError("--processes needs a fixed --port (each process binds it)")
     if args.model is None:
         from streamser.models import default_model_path
 
         model_path = default_model_path()
     else:
         model_path = args.model
-    model = EmotionModel.load(model_path)
-    asyncio.run(run_until_signalled(Server(model, options)))
-    return EXIT_OK
+    if args.processes == 1:
+        model = EmotionModel.load(model_path)
+        asyncio.run(run_until_signalled(Server(model, options)))
+        return EXIT_OK
+
+    from streamser.server.prefork import serve_forked
+
+    if not os.path.isfile(model_path):  # checked before forking, so it fails once, here
+        raise StreamserError(f"{model_path}: no such model file")
+
+    def serve_one() -> int:
+        # Loaded after the fork: an ONNX Runtime session's threads do not survive fork.
+        model = EmotionModel.load(model_path)
+        asyncio.run(run_until_signalled(Server(model, options), (signal.SIGTERM,)))
+        return EXIT_OK
+
+    return serve_forked(args.processes, serve_one)
 
 
 SERVER_RING_S = 30.0

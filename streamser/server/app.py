@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import ssl
 from http import HTTPStatus
@@ -89,6 +90,7 @@ class Server:
             ping_timeout=20,
             close_timeout=5,
             server_header="streamser",
+            reuse_port=self.options.reuse_port or None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         scheme = "wss" if self.options.certfile else "ws"
@@ -222,18 +224,18 @@ def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
-async def run_until_signalled(server: Server) -> None:
-    """Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal: at once)."""
-    import signal
-
+async def run_until_signalled(
+    server: Server, signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+) -> None:
+    """Runs until one of `signals`, then shuts down gracefully (a second signal: at once)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     await server.start()
     await stop.wait()
     log.info("shutting down: finishing open calls")
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         loop.remove_signal_handler(signum)
     await server.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -98,6 +99,7 @@ class ServerMetrics:
             "uptime_s": round(time.monotonic() - self.started, 1),
             "model": self.model,
             "threads": self.threads,
+            "pid": os.getpid(),  # which process answered, when several share the port
         }
 
     def health_json(self) -> bytes:

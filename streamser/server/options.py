@@ -80,6 +80,8 @@ class ServerOptions:
         public_url: Scheme and host Twilio connects to (`wss://calls.example.com`),
             needed for the signature behind a proxy; None: `wss://` and the Host header.
         threads: Inference threads sharing the one model session.
+        reuse_port: Bind with SO_REUSEPORT, so several processes share the port
+            (`streamser.server.prefork`).
         certfile, keyfile: TLS certificate chain and key (PEM); both or neither.
         twilio_echo: Also send events on the Twilio socket itself (only for
             peers that accept them; Twilio's own bidirectional streams do not).
@@ -95,6 +97,7 @@ class ServerOptions:
     twilio_auth_token: str | None = None
     public_url: str | None = None
     threads: int = 1
+    reuse_port: bool = False
     certfile: str | None = None
     keyfile: str | None = None
     twilio_echo: bool = False
