@@ -188,9 +188,7 @@ async def run(ctx: Context, ws) -> None:
                         format=MULAW_8K,
                         live=True,
                     )
-                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit, stall)
-                    ctx.metrics.active_calls.labels("audiohook").inc()
-                    log.info("call %s started (audiohook, %s)", spec.call_id, spec.describe())
+                    session = ctx.open_call(spec, emit, stall)
                     await link.send("opened", {"media": [media], "startPaused": False})
                 elif kind == "ping":
                     await link.send("pong", {})
@@ -217,10 +215,7 @@ async def run(ctx: Context, ws) -> None:
     finally:
         reader.close()
         if session is not None:
-            summary = await session.finish(status)
-            ctx.metrics.active_calls.labels("audiohook").dec()
-            ctx.metrics.calls.labels("audiohook", stall.status(status)).inc()
-            log.info("call %s %s: %s", session.spec.call_id, status, summary.totals.to_dict())
+            await ctx.close_call(session, status, stall.stalled)
         if closing:
             try:
                 await link.send("closed", {})

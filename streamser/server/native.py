@@ -117,9 +117,7 @@ async def run(ctx: Context, ws) -> None:
                     if session is not None:
                         raise ProtocolError("start: the stream has already started")
                     spec = parse_start(request, limits.max_channels)
-                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit, stall)
-                    ctx.metrics.active_calls.labels("native").inc()
-                    log.info("call %s started (native, %s)", spec.call_id, spec.describe())
+                    session = ctx.open_call(spec, emit, stall)
                     await ws.send(json.dumps(_started(ctx, spec)))
                 elif kind == "stop":
                     if session is None:
@@ -132,10 +130,7 @@ async def run(ctx: Context, ws) -> None:
     finally:
         reader.close()
         if session is not None:
-            summary = await session.finish(status)
-            ctx.metrics.active_calls.labels("native").dec()
-            ctx.metrics.calls.labels("native", stall.status(status)).inc()
-            log.info("call %s %s: %s", session.spec.call_id, status, summary.totals.to_dict())
+            await ctx.close_call(session, status, stall.stalled)
         await close_quietly(ws, code)
 
 

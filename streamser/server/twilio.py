@@ -151,9 +151,7 @@ async def run(ctx: Context, ws) -> None:
                         if s in spec.channels
                     }
                     ctx.calls.add(call_id)
-                    session = CallSession(spec, ctx.pool, ctx.recognizer, limits, emit)
-                    ctx.metrics.active_calls.labels("twilio").inc()
-                    log.info("call %s started (twilio, %s)", call_id, spec.describe())
+                    session = ctx.open_call(spec, emit)
                 elif kind == "stop":
                     break
                 elif kind in ("connected", "mark", "dtmf"):
@@ -167,10 +165,7 @@ async def run(ctx: Context, ws) -> None:
     finally:
         reader.close()
         if session is not None:
-            summary = await session.finish(status)
-            ctx.metrics.active_calls.labels("twilio").dec()
-            ctx.metrics.calls.labels("twilio", status).inc()
-            log.info("call %s %s: %s", call_id, status, summary.totals.to_dict())
+            await ctx.close_call(session, status)
             ctx.calls.discard(call_id)
             end_subscribers(ctx, call_id)
         await close_quietly(ws, code)

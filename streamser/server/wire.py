@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamser.audio import AudioFormat, Encoding
 from streamser.errors import MissingExtraError
-from streamser.events import ErrorEvent
+from streamser.events import ErrorEvent, SummaryEvent
 from streamser.recognizer import RecognizerOptions
 from streamser.server.metrics import ServerMetrics
 from streamser.server.options import Limits, ServerOptions
 from streamser.server.pool import InferencePool
+from streamser.server.session import CallSession, CallSpec, Emit
 
 try:
     from websockets.exceptions import ConnectionClosed
@@ -74,6 +76,30 @@ class Context:
     @property
     def recognizer(self) -> RecognizerOptions:
         return self.options.recognizer
+
+    def open_call(
+        self, spec: CallSpec, emit: Emit, on_stall: Callable[[], None] | None = None
+    ) -> CallSession:
+        """A new call on the shared pool, counted and logged."""
+        session = CallSession(spec, self.pool, self.recognizer, self.limits, emit, on_stall)
+        self.metrics.active_calls.labels(spec.protocol).inc()
+        log.info("call %s started (%s, %s)", spec.call_id, spec.protocol, spec.describe())
+        return session
+
+    async def close_call(
+        self, session: CallSession, status: str, stalled: bool = False
+    ) -> SummaryEvent:
+        """Finishes a call (its last events and summary go out), counted and logged.
+
+        A call whose client stopped reading (`StallGuard`) is counted as `stalled`.
+        """
+        summary = await session.finish(status)
+        protocol = session.spec.protocol
+        counted = "stalled" if stalled else status
+        self.metrics.active_calls.labels(protocol).dec()
+        self.metrics.calls.labels(protocol, counted).inc()
+        log.info("call %s %s: %s", session.spec.call_id, counted, summary.totals.to_dict())
+        return summary
 
 
 class Reader:
@@ -173,7 +199,3 @@ class StallGuard:
     def __call__(self) -> None:
         self.stalled = True
         self._ws.transport.abort()
-
-    def status(self, status: str) -> str:
-        """The call's status for metrics and logs."""
-        return "stalled" if self.stalled else status
