@@ -17,7 +17,7 @@ from training.checkpoint import load_checkpoint
 from training.config import TrainConfig
 from training.evaluate import evaluate
 from training.experiment import partition
-from training.export import export_checkpoint, parity_error
+from training.export import DEFAULT_OOD_METHOD, export_checkpoint, parity_error
 from training.predict import EmotionPredictor
 from training.trainer import Trainer
 
@@ -71,8 +71,10 @@ def test_export_is_self_describing_and_matches_torch(trained_run, tmp_path):
     assert session.get_inputs()[0].shape == ["batch", "samples"]
     metadata = ModelMetadata.from_json(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     assert metadata.labels == ("neutral", "happy", "angry", "sad")
-    assert metadata.ood.method == "energy" and metadata.ood.tpr == 0.95
+    assert metadata.ood.method == DEFAULT_OOD_METHOD == "mahalanobis"
+    assert metadata.ood.tpr == 0.95
     assert set(metadata.ood.id_quantiles) == {"energy", "msp", "max_logit", "mahalanobis", "knn"}
+    assert {"class_means", "precision"} <= set(metadata.ood.params)
     assert parity_error(load_checkpoint(best).build_model(), path, 16000) < 1e-4
     embedding = session.run(["embedding"], {"waveform": np.zeros((1, 16000), np.float32) + 0.01})[0]
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
