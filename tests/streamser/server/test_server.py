@@ -356,6 +356,24 @@ def test_a_client_that_stops_reading_is_dropped_and_the_others_go_on(loaded_mode
     assert 'streamser_calls_total{protocol="native",status="completed"} 1.0' in metrics
 
 
+def test_a_native_client_sending_faster_than_real_time_is_slowed_and_loses_nothing(
+    loaded_model,
+):
+    many = two_channels(seconds_a=(0.6,) * 60, seconds_b=(0.6,) * 60)  # 86 s of audio
+
+    async def go(server, url):
+        started = asyncio.get_running_loop().time()
+        received, code = await replay(url + "/v1/stream", native_messages(many, "fast"))
+        return received, code, asyncio.get_running_loop().time() - started
+
+    received, code, seconds = serve(loaded_model, go, limits=Limits(max_pending_utterances=2))
+    assert code == 1000 and seconds < 60  # far faster than the audio lasts
+    summary = check_call(received[1:], ["agent", "customer"])
+    for name in ("agent", "customer"):
+        counts = summary["streams"][name]
+        assert counts["segmented"] == 60 and counts["dropped"] == 0
+
+
 def _fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.read().decode()
