@@ -48,6 +48,7 @@ import numpy as np
 
 from training.adapt.data import CorpusSpec
 from training.adapt.experiment import (
+    CONTROLS,
     SYNTHEMO_CORPORA,
     TABLE_ENGINES,
     TABLE_METHODS,
@@ -83,8 +84,8 @@ CONTROL = ("didan", 0.0)
 
 
 def aligned_methods() -> tuple[str, ...]:
-    """The table's aligned rows: each gets the grid (a new table row must be added here)."""
-    return tuple(m for m in TABLE_METHODS if m != "source-only")
+    """The table's aligned rows (not source-only, not the w = 0 controls): each gets the grid."""
+    return tuple(m for m in TABLE_METHODS if m != "source-only" and m not in CONTROLS)
 
 
 def grid_weights(method: str) -> tuple[float, ...]:

@@ -43,8 +43,16 @@ VARIANTS = {
 class-aware reconstruction on target pseudo-labels after the warm-up."""
 
 
+CONTROLS = {"joint-batch": "didan"}
+"""Table rows that run a method's code at w = 0: "joint-batch" forwards the joint source +
+target batch like every aligned row (so batch norm sees target maps) with no alignment
+term, which separates what the joint batch does from what the alignment term does."""
+
+
 def config_for(label: str, base: AdaptConfig, seed: int) -> AdaptConfig:
-    """The run settings of table row `label` (a method or a VARIANTS key)."""
+    """The run settings of table row `label` (a method, a VARIANTS or a CONTROLS key)."""
+    if label in CONTROLS:
+        return replace(base, method=CONTROLS[label], seed=seed, alignment_weight=0.0)
     method, ida = VARIANTS.get(label, (label, {}))
     return replace(base, method=method, seed=seed, ida=replace(base.ida, **ida))
 
@@ -204,7 +212,7 @@ SYNTHEMO_CORPORA = {
     "festival": "synthemo-festival",
 }
 REAL_CORPORA = {"B": "emodb", "E": "enterface", "C": "casia"}
-TABLE_METHODS = ("source-only", "didan", "lidan", "mmd", "dann", "coral")
+TABLE_METHODS = ("source-only", "joint-batch", "didan", "lidan", "mmd", "dann", "coral")
 
 
 TABLE_ENGINES = ("espeak-ng", "flite", "festival")
