@@ -286,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.report_only:
             run_protocol(corpora, path, base, methods, seeds, args.work / "cache", args.workers)
         rows = current_rows(read_results(path), base)
-        results[name] = [r for r in rows if r["method"] in methods and r["seed"] in seeds]
+        rows = [r for r in rows if r["method"] in methods and r["seed"] in seeds]
+        results[name] = sorted(rows, key=lambda r: methods.index(r["method"]))
     write_report(results, args.doc, base, read_results(args.work / RESULTS_FILE))
     print(args.doc)
     return 0
