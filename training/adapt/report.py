@@ -206,7 +206,7 @@ deployment:
 
 SECONDS_NOTE = """\
 Seconds per run: wall time of the training loop on two shared CPU cores, with two runs
-at a time and whatever else ran on the machine; runs kept from an earlier session (the
+at a time and whatever else ran on the machine; runs kept from an earlier experiment (the
 results file keeps every run whose task, method, seed and weight are unchanged) were
 timed under another load, so compare this column only roughly.
 """
