@@ -183,11 +183,10 @@ class Server:
         self._handlers.add(task)
         self._connections += 1
         self.metrics.connections.inc()
+        kernel_buffer = self.options.limits.socket_send_buffer_bytes
         sock = ws.transport.get_extra_info("socket")
-        if sock is not None:  # the kernel's share of the per-connection send bound
-            sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.limits.send_buffer_bytes
-            )
+        if kernel_buffer is not None and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, kernel_buffer)
         try:
             path = ws.request.path.split("?", 1)[0]
             route = _route(path)

@@ -27,10 +27,13 @@ class Limits:
         idle_timeout_s: A call that sends nothing for this long is finished and closed.
         send_timeout_s: A client that does not read its events for this long is
             dropped (the connection is aborted; the call ends as if it had left).
-        send_buffer_bytes: Unread event bytes the server holds per connection, in
-            each of the kernel's socket buffer and the WebSocket write buffer; when
-            both are full, sending waits (and `send_timeout_s` runs). Bounds the
-            memory a client that stops reading can cost.
+        send_buffer_bytes: Unread event bytes the WebSocket layer holds per
+            connection once the kernel's socket buffer is full; beyond it sending
+            waits (and `send_timeout_s` runs). Bounds what a client that stops
+            reading costs the process.
+        socket_send_buffer_bytes: The kernel's send buffer per connection (SO_SNDBUF);
+            None leaves it to the kernel's autotuning. A fixed 64 KiB measured
+            slower under load (docs/BENCHMARKS.md), hence the default.
         max_channels: Channels per call.
         open_timeout_s: Time from connecting to the first (start/open) message.
     """
@@ -42,6 +45,7 @@ class Limits:
     idle_timeout_s: float = 30.0
     send_timeout_s: float = 10.0
     send_buffer_bytes: int = 64 * 1024
+    socket_send_buffer_bytes: int | None = None
     max_channels: int = 2
     open_timeout_s: float = 10.0
 
@@ -49,8 +53,8 @@ class Limits:
         for name in ("max_connections", "max_message_bytes", "max_pending_utterances"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.send_buffer_bytes < 4096:
-            raise ValueError("send_buffer_bytes must be at least 4096")
+        if self.send_buffer_bytes < 4096 or (self.socket_send_buffer_bytes or 4096) < 4096:
+            raise ValueError("send buffers must be at least 4096 bytes")
         if self.hard_message_bytes < self.max_message_bytes:
             raise ValueError("hard_message_bytes must be at least max_message_bytes")
         for name in ("idle_timeout_s", "send_timeout_s", "open_timeout_s"):

@@ -318,7 +318,7 @@ def test_a_client_that_stops_reading_is_dropped_and_the_others_go_on(loaded_mode
     # 240 short utterances sent faster than real time: more events than the server's
     # bounded send buffers hold for a client that does not read them.
     many = two_channels(seconds_a=(0.6,) * 120, seconds_b=(0.6,) * 120)
-    limits = Limits(send_timeout_s=1.0, send_buffer_bytes=4096)
+    limits = Limits(send_timeout_s=1.0, send_buffer_bytes=4096, socket_send_buffer_bytes=4096)
 
     async def go(server, url):
         async def stops_reading():
