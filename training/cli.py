@@ -144,54 +144,40 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
     from streamser.errors import StreamserError
     from training.data import AudioCache
     from training.ood_eval import (
-        RuntimePredictor,
-        build_sets,
         checkpoint_calibration,
-        evaluate_ood,
-        outputs_for,
+        evaluate_exported,
+        evaluate_predictor,
         print_ood,
         run_partition,
         write_reports,
     )
     from training.ood_sets import OodSetOptions
 
-    validation_logits = None
+    options = OodSetOptions(per_class=args.ood_per_class)
     if args.model.suffix == ".onnx":
-        predictor = RuntimePredictor(args.model)  # the scores the runtime gate computes
-        calibration = predictor.calibration
-        if args.split_of:
-            validation = run_partition(args.split_of)[0].validation
-            validation_logits = predictor.predict(AudioCache(validation).audio)[0]
+        if args.odin_epsilon is not None:
+            raise StreamserError("--odin-epsilon needs a checkpoint: ONNX has no input gradient")
+        validation = run_partition(args.split_of)[0].validation if args.split_of else None
+        evaluation = evaluate_exported(
+            args.model, utterances, validation, args.ood, args.ood_dir, title, options
+        )
     else:
         calibration, validation_logits = checkpoint_calibration(predictor, args.model)
-    perturbed = None
-    validation_extra = None
-    if args.odin_epsilon is not None:
-        if args.model.suffix != ".pt":
-            raise StreamserError("--odin-epsilon needs a checkpoint: ONNX has no input gradient")
-        from functools import partial
+        perturbed = validation_extra = None
+        if args.odin_epsilon is not None:
+            from functools import partial
 
-        from training.checkpoint import load_checkpoint
-        from training.odin import odin_scores
+            from training.checkpoint import load_checkpoint
+            from training.odin import odin_scores
 
-        network = load_checkpoint(args.model).build_model()
-        perturbed = partial(odin_scores, network, epsilon=args.odin_epsilon)
-        validation = run_partition(args.model)[0].validation
-        validation_extra = {"odin_perturbed": perturbed(AudioCache(validation).audio)}
-
-    def outputs(audio, emotions):
-        result = outputs_for(predictor, audio, emotions)
-        if perturbed is not None:
-            result.extra["odin_perturbed"] = perturbed(audio)
-        return result
-
-    kept = [u for u in utterances if u.emotion in predictor.labels]
-    positives = outputs(AudioCache(kept).audio, [u.emotion for u in kept])
-    options = OodSetOptions(per_class=args.ood_per_class, known_emotions=predictor.labels)
-    sets = build_sets(args.ood, args.ood_dir, options, outputs)
-    evaluation = evaluate_ood(
-        args.model.name, calibration, positives, title, sets, validation_logits, validation_extra
-    )
+            network = load_checkpoint(args.model).build_model()
+            perturbed = partial(odin_scores, network, epsilon=args.odin_epsilon)
+            validation = run_partition(args.model)[0].validation
+            validation_extra = {"odin_perturbed": perturbed(AudioCache(validation).audio)}
+        evaluation = evaluate_predictor(
+            args.model.name, predictor, calibration, utterances, args.ood, args.ood_dir, title,
+            options, validation_logits, perturbed, validation_extra,
+        )  # fmt: skip
     print_ood(evaluation, title)
     if args.output:
         write_reports(evaluation, args.output.with_name(args.output.stem + "-ood"))

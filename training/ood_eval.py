@@ -475,35 +475,72 @@ def build_sets(
     return sets
 
 
-def evaluate_exported(
-    model: Path,
+def evaluate_predictor(
+    name: str,
+    predictor,
+    calibration: OodCalibration,
     positives: Sequence[Utterance],
-    validation: Sequence[Utterance],
     set_names: Sequence[str],
     cache: Path,
     title: str,
+    options: OodSetOptions | None = None,
+    validation_logits: np.ndarray | None = None,
+    perturbed=None,
+    validation_extra: dict[str, np.ndarray] | None = None,
+) -> OodEvaluation:
+    """Outputs of `predictor` on the positives and on each named set, then `evaluate_ood`.
+
+    Args:
+        predictor: `RuntimePredictor` or `training.predict.EmotionPredictor`.
+        positives: Held-out ID utterances; those of classes the model lacks are left out.
+        options: Set sizes and seed; the known emotions are the predictor's labels.
+        perturbed: Optional audio -> ODIN-with-perturbation scores (`training.odin`).
+    """
+    from dataclasses import replace
+
+    from training.data import AudioCache
+
+    def outputs(audio, emotions):
+        result = outputs_for(predictor, audio, emotions)
+        if perturbed is not None:
+            result.extra["odin_perturbed"] = perturbed(audio)
+        return result
+
+    kept = [u for u in positives if u.emotion in predictor.labels]
+    id_outputs = outputs(AudioCache(kept).audio, [u.emotion for u in kept])
+    options = replace(options or OodSetOptions(), known_emotions=predictor.labels)
+    sets = build_sets(set_names, cache, options, outputs)
+    return evaluate_ood(
+        name, calibration, id_outputs, title, sets, validation_logits, validation_extra
+    )
+
+
+def evaluate_exported(
+    model: Path,
+    positives: Sequence[Utterance],
+    validation: Sequence[Utterance] | None,
+    set_names: Sequence[str],
+    cache: Path,
+    title: str,
+    options: OodSetOptions | None = None,
 ) -> OodEvaluation:
     """An exported model's OOD evaluation, scored as the runtime scores.
 
     Args:
         positives: Held-out ID utterances (the run's test split).
-        validation: The split the export calibrated on (gives ODIN its threshold).
+        validation: The split the export calibrated on (gives ODIN its threshold);
+            None: ODIN gets metrics but no threshold.
     """
     from training.data import AudioCache
 
     predictor = RuntimePredictor(model)
-    validation_logits = predictor.predict(AudioCache(list(validation)).audio)[0]
-
-    def outputs(audio, emotions):
-        return outputs_for(predictor, audio, emotions)
-
-    kept = [u for u in positives if u.emotion in predictor.labels]
-    id_outputs = outputs(AudioCache(kept).audio, [u.emotion for u in kept])
-    options = OodSetOptions(known_emotions=predictor.labels)
-    sets = build_sets(set_names, cache, options, outputs)
-    return evaluate_ood(
-        model.name, predictor.calibration, id_outputs, title, sets, validation_logits
-    )
+    validation_logits = None
+    if validation is not None:
+        validation_logits = predictor.predict(AudioCache(list(validation)).audio)[0]
+    return evaluate_predictor(
+        model.name, predictor, predictor.calibration, positives, set_names, cache, title,
+        options, validation_logits,
+    )  # fmt: skip
 
 
 def write_reports(evaluation: OodEvaluation, stem: Path) -> None:
