@@ -20,6 +20,8 @@ EMOTIONS: tuple[str, ...] = (NEUTRAL, HAPPY, ANGRY, SAD, FEAR, DISGUST, SURPRISE
 
 FOUR_CLASS: tuple[str, ...] = (NEUTRAL, HAPPY, ANGRY, SAD)
 """The usual 4-class set (IEMOCAP protocol; the bundled model's classes)."""
+SEVEN_CLASS: tuple[str, ...] = (*FOUR_CLASS, FEAR, DISGUST, BOREDOM)
+"""The four, plus the three more that acted corpora such as EmoDB label."""
 
 MALE = "male"
 FEMALE = "female"

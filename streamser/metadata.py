@@ -85,6 +85,26 @@ class OodCalibration:
 
 
 @dataclass(frozen=True)
+class SpeakerNormalisationInfo:
+    """How a speaker-normalised model wants its per-stream statistics kept.
+
+    Attributes:
+        feature_dim: Size of the `features` output the statistics summarise.
+        prior_utterances: Weight of the population prior inside the graph, in
+            utterances (for the record: the graph applies it).
+    """
+
+    feature_dim: int
+    prior_utterances: float
+
+    def __post_init__(self) -> None:
+        if self.feature_dim < 1 or self.prior_utterances < 0:
+            raise ModelError(
+                "metadata 'speaker_normalisation' needs feature_dim >= 1 and prior_utterances >= 0"
+            )
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     """Attributes:
     name: Human-readable model name (shown in the UI footer and events).
@@ -97,6 +117,8 @@ class ModelMetadata:
     ood: The OOD calibration.
     training: Corpora, protocol, metrics, date and code version.
     embedding_dim: Size of the `embedding` output.
+    speaker_normalisation: Set when the graph standardises its features with the
+        stream's own statistics (extra inputs, a `features` output); None otherwise.
     schema: Metadata schema version.
     """
 
@@ -109,6 +131,7 @@ class ModelMetadata:
     ood: OodCalibration
     training: dict[str, Any]
     embedding_dim: int
+    speaker_normalisation: SpeakerNormalisationInfo | None = None
     schema: str = SCHEMA
 
     def to_json(self) -> str:
@@ -148,6 +171,13 @@ class ModelMetadata:
             raise ModelError(f"{source}: metadata 'ood': {error}") from None
         except ModelError as error:
             raise ModelError(f"{source}: {error}") from None
+        speaker = data.get("speaker_normalisation")
+        try:
+            speaker_info = SpeakerNormalisationInfo(**speaker) if speaker is not None else None
+        except TypeError as error:
+            raise ModelError(f"{source}: metadata 'speaker_normalisation': {error}") from None
+        except ModelError as error:
+            raise ModelError(f"{source}: {error}") from None
         labels = tuple(data["labels"])
         if len(labels) < 2 or not all(isinstance(label, str) for label in labels):
             raise ModelError(f"{source}: metadata 'labels' must be two or more names")
@@ -161,5 +191,6 @@ class ModelMetadata:
             ood=calibration,
             training=dict(data["training"]),
             embedding_dim=int(data["embedding_dim"]),
+            speaker_normalisation=speaker_info,
             schema=schema,
         )

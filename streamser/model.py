@@ -19,11 +19,14 @@ import numpy as np
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.errors import ModelError
 from streamser.metadata import METADATA_KEY, ModelMetadata
+from streamser.speaker import SpeakerStatistics
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "waveform"
 OUTPUT_NAMES = ("logits", "embedding")
+SPEAKER_INPUT_NAMES = ("speaker_sum", "speaker_sum_squares", "speaker_count")
+FEATURES_OUTPUT_NAME = "features"
 SHA_PREFIX_CHARS = 12
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -61,10 +64,13 @@ class Inference:
     Attributes:
         logits: `[classes]` float64.
         embedding: `[dim]` float64.
+        features: `[feature_dim]` float64 pooled features of a speaker-normalised
+            model (what its speaker statistics summarise); None for other models.
     """
 
     logits: np.ndarray
     embedding: np.ndarray
+    features: np.ndarray | None = None
 
 
 class EmotionModel:
@@ -140,14 +146,33 @@ class EmotionModel:
         model.infer(np.zeros(metadata.sample_rate, dtype=np.float32))
         return model
 
-    def infer(self, waveform: np.ndarray) -> Inference:
+    @property
+    def speaker_normalised(self) -> bool:
+        return self.metadata.speaker_normalisation is not None
+
+    def infer(self, waveform: np.ndarray, speaker: SpeakerStatistics | None = None) -> Inference:
         """One utterance of float32 samples in [-1, 1] at the model's rate -> its outputs.
 
-        The length is fitted with `fit_length`, as training fits it.
+        The length is fitted with `fit_length`, as training fits it. A
+        speaker-normalised model reads the stream's `speaker` statistics (none: the
+        population prior alone), and the utterance is then added to them.
         """
         x = fit_length(np.asarray(waveform, dtype=np.float32), self.min_samples, self.max_samples)
-        logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
-        return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
+        info = self.metadata.speaker_normalisation
+        if info is None:
+            logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
+            return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
+        context = (speaker or SpeakerStatistics()).inputs(info.feature_dim)
+        logits, embedding, features = self._session.run(
+            [*OUTPUT_NAMES, FEATURES_OUTPUT_NAME], {INPUT_NAME: x[None, :], **context}
+        )
+        if speaker is not None:
+            speaker.add(features[0])
+        return Inference(
+            logits[0].astype(np.float64),
+            embedding[0].astype(np.float64),
+            features[0].astype(np.float64),
+        )
 
     def describe(self) -> dict[str, str]:
         return {"name": self.metadata.name, "sha256": self.short_sha, "path": str(self.path)}
@@ -184,9 +209,14 @@ def _providers(options: ModelOptions, available: list[str]) -> list[str]:
 def _check_signature(session, metadata: ModelMetadata, path: Path) -> None:
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name: o for o in session.get_outputs()}
-    if INPUT_NAME not in inputs or len(inputs) != 1:
+    expected = [INPUT_NAME]
+    if metadata.speaker_normalisation is not None:
+        expected += SPEAKER_INPUT_NAMES
+        if FEATURES_OUTPUT_NAME not in outputs:
+            raise ModelError(f"{path}: a speaker-normalised model needs a 'features' output")
+    if sorted(inputs) != sorted(expected):
         raise ModelError(
-            f"{path}: expected one input named {INPUT_NAME!r}, found {', '.join(inputs) or 'none'}"
+            f"{path}: expected input(s) {', '.join(expected)}, found {', '.join(inputs) or 'none'}"
         )
     if inputs[INPUT_NAME].type != "tensor(float)" or len(inputs[INPUT_NAME].shape) != 2:
         raise ModelError(f"{path}: input {INPUT_NAME!r} must be float32 [batch, samples]")

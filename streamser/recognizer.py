@@ -194,8 +194,21 @@ class StreamRecognizer:
         return [self._worker.handle(job, self._front) for job in jobs]
 
     def reset(self) -> None:
-        """Back to sample 0 with a fresh detector and counters."""
+        """Back to sample 0 with a fresh detector, counters and speaker statistics."""
         self._front.reset()
+
+    def reset_speaker(self) -> None:
+        """Forgets the speaker's statistics and keeps everything else: call it when
+        another person takes over the stream (a transfer, a new call on the same
+        line). A speaker-normalised model then warms up again from its population
+        prior; other models ignore the statistics."""
+        self._front.speaker.reset()
+
+    @property
+    def speaker_utterances(self) -> float:
+        """Utterances in the stream's speaker statistics (0 for models without speaker
+        normalisation); fractional once older ones fade. Tells how warmed up it is."""
+        return self._front.speaker.count
 
     @property
     def counts(self):

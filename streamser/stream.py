@@ -18,6 +18,7 @@ from streamser.events import StreamCounts
 from streamser.meter import LevelMeter
 from streamser.ring import RingBuffer
 from streamser.segmenter import Segmenter, SegmenterOptions, Span
+from streamser.speaker import SpeakerStatistics
 from streamser.vad import Vad
 
 
@@ -91,6 +92,7 @@ class StreamFront:
         self.ring = RingBuffer(ring_samples)
         self.counters = StreamCounters()
         self.meter = LevelMeter()
+        self.speaker = SpeakerStatistics()  # read by speaker-normalised models only
         self._pending = np.zeros(0, dtype=np.int16)
 
     def process(
@@ -135,6 +137,7 @@ class StreamFront:
         self.ring.reset()
         self.counters = StreamCounters()
         self.meter.reset()
+        self.speaker.reset()
         self._pending = np.zeros(0, dtype=np.int16)
 
     def snapshot(self) -> StreamCounts:

@@ -53,7 +53,7 @@ class Worker:
         if samples is None:
             front.counters.dropped += 1
             return self._event(job, front, status=DROPPED, reason=job.dropped or REASON_OVERRUN)
-        inference = self.model.infer(int16_to_float(samples))
+        inference = self.model.infer(int16_to_float(samples), front.speaker)
         probabilities = softmax(inference.logits)
         decision = self.gate.decide(inference.logits, inference.embedding)
         top = int(np.argmax(probabilities))

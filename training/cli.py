@@ -70,14 +70,59 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def configure_evaluate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="checkpoint (.pt) or exported model (.onnx)")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        help="checkpoint (.pt) or exported model (.onnx); with --cv, the first corpus",
+    )
     parser.add_argument(
         "data",
         nargs="*",
-        help="NAME=DIR or manifest CSV to evaluate on; without it, the checkpoint's own test split",
+        help="NAME=DIR or manifest CSV to evaluate on; without it, the checkpoint's own test "
+        "split; with --cv, the corpora to cross-validate (every speaker is tested once)",
     )
+    cv = parser.add_argument_group("speaker-independent cross-validation (--cv)")
+    cv.add_argument(
+        "--cv",
+        choices=["loso"],
+        help="train and test per fold: leave one speaker out (corpora of more than "
+        "12 speakers: --folds folds by speaker); reports UA/WA mean ± std, per-class recall "
+        "and confusion matrices, wideband and through a telephone channel",
+    )
+    cv.add_argument(
+        "--classes",
+        default="4",
+        help="4 (neutral, happy, angry, sad), 7 (adds fear, disgust, boredom) or a comma list "
+        "(default: %(default)s)",
+    )
+    cv.add_argument(
+        "--variant",
+        action="append",
+        type=Path,
+        metavar="TOML",
+        help="an MSAC-SERNet row: TrainConfig fields in a TOML file, named after the file "
+        "(repeatable; default: one row with the defaults)",
+    )
+    cv.add_argument(
+        "--reference",
+        default="svm,logreg",
+        help="classic eGeMAPS rows, comma list of svm, logreg or none (default: %(default)s)",
+    )
+    cv.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a corpus added to every fold's training set and never tested (repeatable)",
+    )
+    cv.add_argument("--folds", type=int, default=5, help="folds for corpora of many speakers")
+    cv.add_argument("--jobs", type=int, default=1, help="folds trained side by side")
     parser.add_argument(
-        "-o", "--output", type=Path, help="JSON report (a confusion PNG goes beside it)"
+        "-o",
+        "--output",
+        type=Path,
+        help="JSON report (a confusion PNG goes beside it); with --cv, the directory of fold "
+        "results, report and confusion matrices (default: runs/cv/N-class)",
     )
     parser.add_argument(
         "--split-of",
@@ -121,6 +166,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.experiment import load_data, test_split_of
     from training.predict import EmotionPredictor
 
+    if args.cv:
+        return _cross_validate(args)
+    if args.model is None:
+        raise StreamserError("evaluate needs a MODEL (or --cv and the corpora to cross-validate)")
+    args.model = Path(args.model)
     predictor = EmotionPredictor(args.model)
     if args.data:
         utterances = load_data(tuple(args.data))
@@ -137,6 +187,53 @@ def run_evaluate(args: argparse.Namespace) -> int:
         write_report(result, args.output, title)
     if args.ood:
         _evaluate_ood(args, predictor, utterances, title)
+    return 0
+
+
+def _cross_validate(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from streamser.errors import StreamserError
+    from streamser.labels import FOUR_CLASS, SEVEN_CLASS
+    from training.classic import ClassicOptions
+    from training.crossval import (
+        ClassicRow,
+        CnnRow,
+        CrossValidation,
+        CrossValidationPlan,
+        markdown_table,
+        print_report,
+        selective_table,
+    )
+
+    data = tuple(d for d in [args.model, *args.data] if d is not None)
+    if not data:
+        raise StreamserError("--cv needs the corpora to cross-validate (NAME=DIR or a manifest)")
+    named = {"4": FOUR_CLASS, "7": SEVEN_CLASS}
+    classes = named.get(args.classes) or tuple(c.strip() for c in args.classes.split(","))
+    rows: list = []
+    for path in args.variant or []:
+        try:
+            rows.append(CnnRow(path.stem, tomllib.loads(path.read_text())))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise StreamserError(f"{path}: cannot read variant ({error})") from None
+    if not args.variant:
+        rows.append(CnnRow("msac-sernet"))
+    for kind in (k.strip() for k in args.reference.split(",")):
+        if kind == "none":
+            continue
+        if kind not in ("svm", "logreg"):
+            raise StreamserError(f"--reference {kind!r}: expected svm, logreg or none")
+        rows.append(ClassicRow(f"egemaps-{kind}", ClassicOptions(kind=kind)))
+    plan = CrossValidationPlan(
+        data=data, extra=tuple(args.extra), classes=classes, folds=args.folds
+    )
+    output = args.output or Path("runs/cv") / f"{len(classes)}-class"
+    report = CrossValidation(plan, rows, output, jobs=args.jobs).run()
+    print_report(report)
+    (output / "crossval.md").write_text(
+        markdown_table(report) + "\n\n" + selective_table(report) + "\n"
+    )
     return 0
 
 

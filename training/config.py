@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 import tomllib
 
 from streamser.errors import StreamserError
 from streamser.labels import FOUR_CLASS
 from training.augment import AugmentConfig
+
+_AUGMENT_TUPLE_FIELDS = {
+    name for name, hint in get_type_hints(AugmentConfig).items() if get_origin(hint) is tuple
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,13 @@ class TrainConfig:
     hold_out_texts: Share of sentence ids kept out of training and validation, so the
         test set has unseen speakers and unseen sentences (corpora with text ids).
     threads: torch intra-op threads; 0 leaves torch's default.
+    speaker_normalise: Standardise the network's pooled features with each speaker's
+        own statistics (see training.model.layers.SpeakerNormalisation).
+    speaker_prior_utterances: Weight of the population prior in those statistics.
+    speaker_group_size: With speaker normalisation, batches are made of groups of
+        this many utterances of one speaker; each utterance is normalised with a
+        random subset of its group, so the network learns from 0 to size - 1 known
+        utterances, as a live stream warms up.
     """
 
     data: tuple[str, ...] = ()
@@ -82,6 +93,9 @@ class TrainConfig:
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     hold_out_texts: float = 0.2
     threads: int = 0
+    speaker_normalise: bool = False
+    speaker_prior_utterances: float = 4.0
+    speaker_group_size: int = 8
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -108,7 +122,8 @@ class TrainConfig:
             data["msac"] = AttributeControl(**data["msac"])
         if isinstance(data.get("augment"), dict):
             augment = dict(data["augment"])
-            augment["noise_snr_db"] = tuple(augment.get("noise_snr_db", (10.0, 35.0)))
+            for key in _AUGMENT_TUPLE_FIELDS & set(augment):
+                augment[key] = tuple(augment[key])  # TOML and JSON give lists
             data["augment"] = AugmentConfig(**augment)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)

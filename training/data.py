@@ -90,6 +90,7 @@ class TrainingBatches:
         augmenter: Augmenter | None,
         seed: int,
         shard: tuple[int, int] = (0, 1),
+        speaker_groups: tuple[list[str], int] | None = None,
     ) -> None:
         self.cache = cache
         self.codes = codes
@@ -98,6 +99,7 @@ class TrainingBatches:
         self.augmenter = augmenter
         self.seed = seed
         self.rank, self.world = shard
+        self.speaker_groups = speaker_groups
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -106,7 +108,11 @@ class TrainingBatches:
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.codes))
+        order = (
+            rng.permutation(len(self.codes))
+            if self.speaker_groups is None
+            else speaker_grouped_order(*self.speaker_groups, rng)
+        )
         order = order[self.rank :: self.world]  # the same permutation on every rank
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
@@ -125,6 +131,18 @@ class TrainingBatches:
         for key in self.codes[0]:
             batch[key] = torch.tensor([self.codes[i][key] for i in indices])
         return batch
+
+
+def speaker_grouped_order(
+    speakers: list[str], group_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A permutation made of runs of `group_size` utterances of one speaker (fewer
+    for a speaker's remainder), the runs in random order."""
+    groups = []
+    for speaker in sorted(set(speakers)):
+        members = rng.permutation([i for i, s in enumerate(speakers) if s == speaker])
+        groups += [members[i : i + group_size] for i in range(0, len(members), group_size)]
+    return np.concatenate([groups[i] for i in rng.permutation(len(groups))])
 
 
 def tile(audio: np.ndarray, length: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 from training.corpora import Utterance
 from training.data import AudioCache
 from training.metrics import confusion, plot_confusion, unweighted_accuracy, weighted_accuracy
-from training.predict import EmotionPredictor
+from training.predict import EmotionPredictor, speakers_of
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,17 @@ class Evaluation:
         return cls(**(data | {"labels": tuple(data["labels"])}))
 
 
-def evaluate(predictor: EmotionPredictor, utterances: Sequence[Utterance]) -> Evaluation:
+def evaluate(
+    predictor: EmotionPredictor,
+    utterances: Sequence[Utterance],
+    channel: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
+) -> Evaluation:
+    """Scores `utterances` of the predictor's classes; `channel` alters their int16
+    audio first (training.crossval.through_telephone, say)."""
     labels = predictor.labels
     kept = [u for u in utterances if u.emotion in labels]
-    logits, _ = predictor.predict(AudioCache(kept).audio)
+    audio = AudioCache(kept).audio
+    logits, _ = predictor.predict(channel(audio) if channel else audio, speakers_of(kept))
     true = np.array([labels.index(u.emotion) for u in kept])
     predicted = logits.argmax(axis=1)
     matrix = confusion(true, predicted, len(labels))

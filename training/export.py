@@ -12,13 +12,23 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 import torch
 
-from streamser.metadata import METADATA_KEY, ModelMetadata, OodCalibration
-from training.model.msac_sernet import ExportWrapper, MSACSERNet
+from streamser.metadata import (
+    METADATA_KEY,
+    ModelMetadata,
+    OodCalibration,
+    SpeakerNormalisationInfo,
+)
+from streamser.model import FEATURES_OUTPUT_NAME, SPEAKER_INPUT_NAMES
+from training.model.msac_sernet import ExportWrapper, MSACSERNet, SpeakerExportWrapper
+
+if TYPE_CHECKING:
+    from training.experiment import Partition
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +46,31 @@ def export_onnx(model: MSACSERNet, metadata: ModelMetadata, path: Path) -> Path:
         RuntimeError: onnxruntime and torch disagree by more than PARITY_TOLERANCE.
     """
     model = model.eval()
-    wrapper = ExportWrapper(model).eval()
     rate = metadata.sample_rate
     # Batch 2 in the example: torch.export specialises dimensions of size 1.
-    example = torch.randn(2, rate) * 0.1
+    example: tuple[torch.Tensor, ...] = (torch.randn(2, rate) * 0.1,)
     batch = torch.export.Dim("batch", min=1, max=1024)
     samples = torch.export.Dim("samples", min=model.min_samples, max=rate * MAX_EXPORT_SECONDS)
+    dynamic_shapes: tuple[dict, ...] = ({0: batch, 1: samples},)
+    input_names, output_names = [INPUT_NAME], list(OUTPUT_NAMES)
+    wrapper: torch.nn.Module = ExportWrapper(model)
+    speaker_normalised = metadata.speaker_normalisation is not None
+    if speaker_normalised:
+        wrapper = SpeakerExportWrapper(model)
+        example += speaker_context(2, model.config.pooled_dim, seed=1)
+        dynamic_shapes += ({0: batch}, {0: batch}, {0: batch})
+        input_names += SPEAKER_INPUT_NAMES
+        output_names.append(FEATURES_OUTPUT_NAME)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            wrapper,
-            (example,),
-            input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES),
+            wrapper.eval(),
+            example,
+            input_names=input_names,
+            output_names=output_names,
             opset_version=OPSET,
             dynamo=True,
-            dynamic_shapes=({0: batch, 1: samples},),
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
     proto = program.model_proto
@@ -65,7 +84,7 @@ def export_onnx(model: MSACSERNet, metadata: ModelMetadata, path: Path) -> Path:
     os.close(fd)
     try:
         onnx.save_model(proto, tmp_name)
-        worst = parity_error(model, Path(tmp_name), rate)
+        worst = parity_error(model, Path(tmp_name), rate, speaker_normalised)
         if worst > PARITY_TOLERANCE:
             raise RuntimeError(f"export parity check failed: max |logit difference| {worst:.2e}")
         os.replace(tmp_name, path)
@@ -76,10 +95,21 @@ def export_onnx(model: MSACSERNet, metadata: ModelMetadata, path: Path) -> Path:
     return path
 
 
-def parity_error(model: MSACSERNet, onnx_path: Path, rate: int, seed: int = 0) -> float:
+def speaker_context(batch: int, dim: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Plausible speaker statistics (a few utterances' worth) for tracing and parity."""
+    generator = torch.Generator().manual_seed(seed)
+    count = torch.randint(0, 8, (batch,), generator=generator).float()
+    features = torch.randn(batch, dim, generator=generator)
+    return features * count[:, None], (features.square() + 1) * count[:, None], count
+
+
+def parity_error(
+    model: MSACSERNet, onnx_path: Path, rate: int, speaker_normalised: bool, seed: int = 0
+) -> float:
     """Largest |logit| difference between torch and onnxruntime over several lengths.
 
-    Includes the shortest input the model accepts and a batch of two.
+    Includes the shortest input the model accepts, a batch of two and, for a
+    speaker-normalised model, speaker statistics.
     """
     import onnxruntime
 
@@ -88,9 +118,15 @@ def parity_error(model: MSACSERNet, onnx_path: Path, rate: int, seed: int = 0) -
     worst = 0.0
     for batch, length in ((1, model.min_samples), (1, rate // 2), (2, 3 * rate), (1, 8 * rate)):
         waveform = (0.1 * generator.standard_normal((batch, length))).astype(np.float32)
-        ours = session.run(["logits"], {INPUT_NAME: waveform})[0]
+        inputs = {INPUT_NAME: waveform}
+        context = None
+        if speaker_normalised:
+            context = speaker_context(batch, model.config.pooled_dim, seed)
+            inputs |= {n: c.numpy() for n, c in zip(SPEAKER_INPUT_NAMES, context, strict=True)}
+        ours = session.run(["logits"], inputs)[0]
         with torch.no_grad():
-            reference = model(torch.from_numpy(waveform)).logits.numpy()
+            extra = {"context": context} if context is not None else {}
+            reference = model(torch.from_numpy(waveform), **extra).logits.numpy()
         worst = max(worst, float(np.abs(ours - reference).max()))
     return worst
 
@@ -114,6 +150,12 @@ def describe_model(
     import streamser
     from streamser.constants import SAMPLE_RATE_HZ
 
+    speaker = None
+    if getattr(model.config, "speaker_normalise", False):
+        speaker = SpeakerNormalisationInfo(
+            feature_dim=model.config.pooled_dim,
+            prior_utterances=model.config.speaker_prior_utterances,
+        )
     return ModelMetadata(
         name=name,
         labels=model.config.classes,
@@ -128,6 +170,7 @@ def describe_model(
             "code_version": streamser.__version__,
         },
         embedding_dim=model.config.embedding_dim,
+        speaker_normalisation=speaker,
     )
 
 
@@ -144,12 +187,14 @@ def export_checkpoint(
     ood_method: str | None = None,
     ood_tpr: float = 0.95,
     extra_training_info: dict | None = None,
+    data: Partition | None = None,
 ) -> Path:
     """Checkpoint -> calibrated, self-describing ONNX model.
 
     The OOD threshold is calibrated on the run's validation split (held-out speakers
     the checkpoint was selected on, never its test split). `ood_method` None takes
-    DEFAULT_OOD_METHOD (an adaptation checkpoint's default is its own).
+    DEFAULT_OOD_METHOD (an adaptation checkpoint's default is its own). `data` is the
+    run's partition when it was not drawn from its config (a recipe's own split).
     """
     from training.adapt.checkpoint import export_adapt_checkpoint, is_adapt_checkpoint
     from training.calibration import calibrate, embedding_params
@@ -157,7 +202,7 @@ def export_checkpoint(
     from training.config import TrainConfig
     from training.data import AudioCache
     from training.experiment import partition
-    from training.predict import predict
+    from training.predict import predict, speakers_of
     from training.trainer import MAX_EVAL_SECONDS
 
     if is_adapt_checkpoint(checkpoint_path):  # `streamser adapt` output (DIDAN network)
@@ -168,9 +213,13 @@ def export_checkpoint(
     checkpoint = load_checkpoint(checkpoint_path)
     model = checkpoint.build_model()
     config = TrainConfig.from_dict(checkpoint.train_config)
-    data = partition(config)
-    logits, embeddings = predict(model, AudioCache(data.validation).audio, MAX_EVAL_SECONDS)
-    _, train_embeddings = predict(model, AudioCache(data.train).audio, MAX_EVAL_SECONDS)
+    data = data or partition(config)
+    logits, embeddings = predict(
+        model, AudioCache(data.validation).audio, MAX_EVAL_SECONDS, speakers_of(data.validation)
+    )
+    _, train_embeddings = predict(
+        model, AudioCache(data.train).audio, MAX_EVAL_SECONDS, speakers_of(data.train)
+    )
     train_labels = np.array([model.config.classes.index(u.emotion) for u in data.train])
     params = embedding_params(
         train_embeddings, train_labels, len(model.config.classes), config.seed

@@ -411,10 +411,21 @@ class RuntimePredictor:
         self.labels = self._model.labels
         self.calibration = self._model.metadata.ood
 
-    def predict(self, audio: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, audio: Sequence[np.ndarray], speakers: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """With `speakers`, each speaker is a stream of its own, heard in the given
+        order: a speaker-normalised model's statistics grow as they do in service."""
         from streamser.audio.formats import int16_to_float
+        from streamser.speaker import SpeakerStatistics
 
-        outputs = [self._model.infer(int16_to_float(samples)) for samples in audio]
+        streams: dict[str, SpeakerStatistics] = {}
+        outputs = []
+        for i, samples in enumerate(audio):
+            speaker = None
+            if speakers is not None:
+                speaker = streams.setdefault(speakers[i], SpeakerStatistics())
+            outputs.append(self._model.infer(int16_to_float(samples), speaker))
         return np.stack([o.logits for o in outputs]), np.stack([o.embedding for o in outputs])
 
 
@@ -443,10 +454,13 @@ def checkpoint_calibration(predictor, checkpoint: Path) -> tuple[OodCalibration,
     validation logits (for ODIN's threshold)."""
     from training.calibration import calibrate, embedding_params
     from training.data import AudioCache
+    from training.predict import speakers_of
 
     data, config = run_partition(checkpoint)
-    logits, embeddings = predictor.predict(AudioCache(data.validation).audio)
-    _, train_embeddings = predictor.predict(AudioCache(data.train).audio)
+    logits, embeddings = predictor.predict(
+        AudioCache(data.validation).audio, speakers_of(data.validation)
+    )
+    _, train_embeddings = predictor.predict(AudioCache(data.train).audio, speakers_of(data.train))
     labels = np.array([predictor.labels.index(u.emotion) for u in data.train])
     params = embedding_params(train_embeddings, labels, len(predictor.labels), config.seed)
     return calibrate(logits, embeddings, params=params), logits
@@ -532,11 +546,14 @@ def evaluate_exported(
             None: ODIN gets metrics but no threshold.
     """
     from training.data import AudioCache
+    from training.predict import speakers_of
 
     predictor = RuntimePredictor(model)
     validation_logits = None
     if validation is not None:
-        validation_logits = predictor.predict(AudioCache(list(validation)).audio)[0]
+        validation_logits = predictor.predict(
+            AudioCache(list(validation)).audio, speakers_of(validation)
+        )[0]
     return evaluate_predictor(
         model.name, predictor, predictor.calibration, positives, set_names, cache, title,
         options, validation_logits,

@@ -1,4 +1,11 @@
-"""Run a model over whole utterances, the way the runtime will: torch or ONNX."""
+"""Run a model over whole utterances, the way the runtime will: torch or ONNX.
+
+A speaker-normalised model needs each utterance's speaker statistics. Given the
+utterances' speakers, every utterance is normalised with the statistics of its
+speaker's other utterances in the set (the offline reading: the runtime reaches it
+once a stream has heard a speaker for a while); without them, with the population
+prior alone (a stream's first utterance, the hardest case).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,39 @@ import torch
 
 from streamser.audio.formats import int16_to_float
 from streamser.constants import SAMPLE_RATE_HZ
-from streamser.model import fit_length
+from streamser.model import FEATURES_OUTPUT_NAME, SPEAKER_INPUT_NAMES, fit_length
+from training.corpora import Utterance
 from training.model.msac_sernet import MSACSERNet
 
 
+def speakers_of(utterances: Sequence[Utterance]) -> list[str]:
+    return [u.speaker for u in utterances]
+
+
+def speaker_contexts(
+    features: np.ndarray, speakers: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sum, sum of squares, count) of each utterance's speaker's *other* utterances."""
+    total = np.zeros_like(features, dtype=np.float64)
+    squares = np.zeros_like(total)
+    count = np.zeros(len(features))
+    if speakers is None:
+        return total, squares, count
+    speakers = np.asarray(speakers)
+    for speaker in np.unique(speakers):
+        members = speakers == speaker
+        group = features[members].astype(np.float64)
+        total[members] = group.sum(axis=0) - group
+        squares[members] = (group**2).sum(axis=0) - group**2
+        count[members] = members.sum() - 1
+    return total, squares, count
+
+
 def predict(
-    model: MSACSERNet, audio: Sequence[np.ndarray], max_seconds: float
+    model: MSACSERNet,
+    audio: Sequence[np.ndarray],
+    max_seconds: float,
+    speakers: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits [n, classes], embeddings [n, dim]) for int16 utterances, one at a time.
 
@@ -25,14 +59,21 @@ def predict(
     """
     model.eval()
     limit = int(max_seconds * SAMPLE_RATE_HZ)
-    logits, embeddings = [], []
     with torch.no_grad():
-        for samples in audio:
-            waveform = fit_length(int16_to_float(samples), model.min_samples, limit)
-            output = model(torch.from_numpy(np.ascontiguousarray(waveform))[None])
-            logits.append(output.logits[0].numpy())
-            embeddings.append(output.embedding[0].numpy())
-    return np.stack(logits), np.stack(embeddings)
+        pooled = torch.cat(
+            [
+                model.pooled(
+                    torch.from_numpy(fit_length(int16_to_float(s), model.min_samples, limit))[None]
+                )
+                for s in audio
+            ]
+        )
+        context = None
+        if model.config.speaker_normalise:
+            arrays = speaker_contexts(pooled.numpy(), speakers)
+            context = tuple(torch.from_numpy(a).float() for a in arrays)
+        output = model.head(pooled, context=context)
+    return output.logits.numpy(), output.embedding.numpy()
 
 
 class EmotionPredictor:
@@ -55,6 +96,7 @@ class EmotionPredictor:
             props = self._session.get_modelmeta().custom_metadata_map
             metadata = ModelMetadata.from_json(props.get(METADATA_KEY, "null"), str(self.path))
             self.labels = metadata.labels
+            self._speaker = metadata.speaker_normalisation
             self._min_samples = round(metadata.min_seconds * metadata.sample_rate)
             self._model = None
         else:
@@ -63,14 +105,41 @@ class EmotionPredictor:
             self._model = load_checkpoint(self.path).build_model()
             self.labels = self._model.config.classes
 
-    def predict(self, audio: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, audio: Sequence[np.ndarray], speakers: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if self._model is not None:
-            return predict(self._model, audio, self.max_seconds)
+            return predict(self._model, audio, self.max_seconds, speakers)
         limit = int(self.max_seconds * SAMPLE_RATE_HZ)
+        waveforms = [
+            np.ascontiguousarray(fit_length(int16_to_float(s), self._min_samples, limit))[None]
+            for s in audio
+        ]
+        if self._speaker is None:
+            outputs = [self._session.run(None, {"waveform": w}) for w in waveforms]
+            return np.stack([o[0][0] for o in outputs]), np.stack([o[1][0] for o in outputs])
+        # Two passes: the features of every utterance, then each one normalised with
+        # the statistics of its speaker's other utterances.
+        dim = self._speaker.feature_dim
+        empty = [np.zeros((1, dim), np.float32)] * 2 + [np.zeros(1, np.float32)]
+        features = np.stack(
+            [
+                self._session.run(
+                    [FEATURES_OUTPUT_NAME],
+                    {"waveform": w, **dict(zip(SPEAKER_INPUT_NAMES, empty, strict=True))},
+                )[0][0]
+                for w in waveforms
+            ]
+        )
+        total, squares, count = speaker_contexts(features, speakers)
         logits, embeddings = [], []
-        for samples in audio:
-            waveform = fit_length(int16_to_float(samples), self._min_samples, limit)
-            out = self._session.run(None, {"waveform": np.ascontiguousarray(waveform)[None]})
+        for i, waveform in enumerate(waveforms):
+            context = (total[i][None], squares[i][None], count[i : i + 1])
+            inputs = {
+                name: value.astype(np.float32)
+                for name, value in zip(SPEAKER_INPUT_NAMES, context, strict=True)
+            }
+            out = self._session.run(["logits", "embedding"], {"waveform": waveform, **inputs})
             logits.append(out[0][0])
             embeddings.append(out[1][0])
         return np.stack(logits), np.stack(embeddings)

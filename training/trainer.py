@@ -27,7 +27,7 @@ from training.data import AudioCache, LabelSpace, TrainingBatches
 from training.experiment import Partition, partition
 from training.metrics import unweighted_accuracy, weighted_accuracy
 from training.model.msac_sernet import AttributeHead, ModelConfig, MSACSERNet
-from training.predict import predict
+from training.predict import predict, speakers_of
 from training.progress import TrainingProgress
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ def model_config_for(config: TrainConfig, labels: LabelSpace) -> ModelConfig:
         am_scale=config.am_scale,
         am_margin=config.margin,
         attributes=tuple(heads),
+        speaker_normalise=config.speaker_normalise,
+        speaker_prior_utterances=config.speaker_prior_utterances,
     )
 
 
@@ -104,6 +106,11 @@ class Trainer:
             augmenter=Augmenter(config.augment) if config.augment else None,
             seed=config.seed,
             shard=(self.rank, self.world),
+            speaker_groups=(
+                ([u.speaker for u in self.data.train], config.speaker_group_size)
+                if config.speaker_normalise
+                else None
+            ),
         )
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -175,7 +182,10 @@ class Trainer:
             coefficient = reversal_coefficient(self.config, global_step / total_steps)
             use_margin = epoch >= self.config.warmup_epochs
             output = self.train_model(
-                batch["waveform"], batch["emotion"] if use_margin else None, coefficient
+                batch["waveform"],
+                batch["emotion"] if use_margin else None,
+                coefficient,
+                batch_speakers=batch["speaker"] if self.config.speaker_normalise else None,
             )
             loss = F.cross_entropy(output.logits, batch["emotion"])
             parts = {"emotion": loss.item()}
@@ -198,7 +208,12 @@ class Trainer:
         return {f"loss_{k}": v / steps for k, v in sums.items()}
 
     def _validate(self) -> dict[str, float]:
-        logits, _ = predict(self.model, self.validation_audio.audio, MAX_EVAL_SECONDS)
+        logits, _ = predict(
+            self.model,
+            self.validation_audio.audio,
+            MAX_EVAL_SECONDS,
+            speakers_of(self.data.validation),
+        )
         true = [self.config.classes.index(u.emotion) for u in self.data.validation]
         predicted = logits.argmax(axis=1)
         return {

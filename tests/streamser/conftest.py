@@ -37,6 +37,24 @@ def untrained_model(tmp_path_factory) -> Path:
     return export_onnx(model, metadata, tmp_path_factory.mktemp("model") / "untrained.onnx")
 
 
+@pytest.fixture(scope="session")
+def speaker_normalised_model(tmp_path_factory) -> Path:
+    """An exported untrained 4-class MSAC-SERNet with speaker normalisation."""
+    import torch
+
+    from streamser.metadata import OodCalibration
+    from training.export import describe_model, export_onnx
+    from training.model.msac_sernet import ModelConfig, MSACSERNet
+
+    torch.manual_seed(0)
+    model = MSACSERNet(
+        ModelConfig(classes=("neutral", "happy", "angry", "sad"), speaker_normalise=True)
+    ).eval()
+    calibration = OodCalibration(method="energy", threshold=0.0, tpr=0.95)
+    metadata = describe_model(model, "untrained-speaker", calibration, 30.0, {})
+    return export_onnx(model, metadata, tmp_path_factory.mktemp("model") / "speaker.onnx")
+
+
 def _rewrite_metadata(source: Path, target: Path, value: str | None) -> Path:
     """A copy of `source` whose streamser metadata is `value` (None: removed)."""
     import onnx

@@ -174,3 +174,36 @@ def test_ring_must_hold_the_longest_utterance():
 
     with pytest.raises(ValueError, match="ring_s 5 is too small"):
         RecognizerOptions(segmenter=SegmenterOptions(max_utterance_ms=8000), ring_s=5)
+
+
+def test_a_speaker_normalised_stream_learns_its_voice_until_reset_speaker(
+    speaker_normalised_model, speech
+):
+    with Recognizer(speaker_normalised_model) as recognizer:
+        stream = recognizer.stream()
+        first = utterances_of(stream.process(speech) + stream.flush())
+        assert stream.speaker_utterances == len(first) == len(DURATIONS)
+        stream.reset_speaker()
+        assert stream.speaker_utterances == 0
+        assert stream.counts.segmented == len(DURATIONS)  # the rest of the stream is kept
+
+        # The same utterance scores differently once the stream knows the voice.
+        fresh = recognizer.stream()
+        warm = recognizer.stream()
+        warm.process(speech)
+        warm.flush()
+        utterance = to_int16(conversation(DURATIONS[:1]))
+        cold_scores = utterances_of(fresh.process(utterance) + fresh.flush())[0].scores
+        warm_scores = utterances_of(warm.process(utterance) + warm.flush())[0].scores
+        assert cold_scores != pytest.approx(warm_scores, abs=1e-4)
+
+
+def test_a_model_without_speaker_normalisation_ignores_the_statistics(recognizer, speech):
+    stream = recognizer.stream()
+    stream.process(speech)
+    stream.flush()
+    assert stream.speaker_utterances == 0
+
+
+def utterances_of(events) -> list[UtteranceEvent]:
+    return [e for e in events if isinstance(e, UtteranceEvent)]

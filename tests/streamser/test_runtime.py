@@ -24,9 +24,9 @@ def slowed(model, delay_s: float):
     """The same model with every inference delayed: a worker that cannot keep up."""
     slow = copy.copy(model)
 
-    def infer(waveform):
+    def infer(waveform, speaker=None):
         time.sleep(delay_s)
-        return model.infer(waveform)
+        return model.infer(waveform, speaker)
 
     slow.infer = infer
     return slow

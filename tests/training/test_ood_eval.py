@@ -11,6 +11,7 @@ import pytest
 from streamser.model import Inference
 from streamser.ood import OodGate, OodOptions, msp
 from streamser.segmenter import SegmenterOptions, Span
+from streamser.speaker import SpeakerStatistics
 from streamser.stream import Job, StreamFront
 from streamser.vad import WebRtcVad
 from streamser.worker import Worker
@@ -126,7 +127,7 @@ class PlantedModel:
     labels = LABELS
     short_sha = "planted"
 
-    def infer(self, waveform: np.ndarray) -> Inference:
+    def infer(self, waveform: np.ndarray, speaker: SpeakerStatistics | None = None) -> Inference:
         logits, embeddings = between_classes(1, np.random.default_rng(4))
         return Inference(logits[0], embeddings[0])
 

@@ -20,6 +20,7 @@ from streamser.labels import (
     MALE,
     NEUTRAL,
     SAD,
+    SEVEN_CLASS,
     UNKNOWN_GENDER,
 )
 from training.corpora.base import CorpusError, Utterance, audio_files, log_ignored, require_dir
@@ -35,7 +36,7 @@ EMOTION_LETTERS: dict[str, str] = {
     "T": SAD,  # Trauer
     "N": NEUTRAL,
 }
-CLASSES: tuple[str, ...] = (NEUTRAL, HAPPY, ANGRY, SAD, FEAR, DISGUST, BOREDOM)
+CLASSES: tuple[str, ...] = SEVEN_CLASS
 
 SPEAKER_GENDERS: dict[str, str] = {
     "03": MALE,

@@ -143,3 +143,53 @@ class SpecAugment(nn.Module):
             start = (torch.rand(batch, 1, 1, device=features.device) * (frames - width)).long()
             keep &= ~((steps >= start) & (steps < start + width))
         return features * keep
+
+
+class SpeakerNormalisation(nn.Module):
+    """Standardises an utterance's pooled features with its speaker's own statistics.
+
+    What separates emotions within one voice (higher, louder, tenser than that
+    voice's own baseline) is what transfers between voices, corpora and channels;
+    the baseline itself (pitch range, timbre, microphone) is mostly nuisance. The
+    statistics combine a population prior worth `prior_utterances` utterances, the
+    speaker's other utterances (`context`: their sum, sum of squares and count;
+    zero for a speaker's first utterance) and the utterance itself, so one formula
+    covers training (other utterances of the speaker in the batch), evaluation
+    (the speaker's other test utterances) and the runtime (the stream's earlier
+    utterances, kept by `streamser.speaker`).
+
+    The population prior is a running mean and variance of the pooled features,
+    updated while training like batch normalisation's running statistics.
+    """
+
+    def __init__(self, dim: int, prior_utterances: float, momentum: float = 0.02) -> None:
+        super().__init__()
+        self.prior_utterances = prior_utterances
+        self.momentum = momentum
+        self.register_buffer("population_mean", torch.zeros(dim))
+        self.register_buffer("population_var", torch.ones(dim))
+
+    def forward(
+        self,
+        pooled: torch.Tensor,
+        context_sum: torch.Tensor,
+        context_sum_squares: torch.Tensor,
+        context_count: torch.Tensor,
+    ) -> torch.Tensor:
+        """[batch, dim] features and their speakers' context -> [batch, dim] normalised."""
+        if self.training:
+            with torch.no_grad():
+                batch_mean = pooled.mean(dim=0)
+                batch_var = pooled.var(dim=0, unbiased=False)
+                self.population_mean.lerp_(batch_mean, self.momentum)
+                self.population_var.lerp_(batch_var, self.momentum)
+        prior = self.prior_utterances
+        weight = (context_count + 1.0 + prior)[:, None]
+        mean = (prior * self.population_mean + context_sum + pooled) / weight
+        second_moment = (
+            prior * (self.population_var + self.population_mean.square())
+            + context_sum_squares
+            + pooled.square()
+        ) / weight
+        variance = (second_moment - mean.square()).clamp(min=1e-4)
+        return (pooled - mean) / torch.sqrt(variance)

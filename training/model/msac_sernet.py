@@ -17,6 +17,10 @@ details are not public; this network is our design, choice by choice:
   cosine logits and the embedding are the exported outputs (the OOD gate uses both).
 - Attribute heads read the pooled representation before the embedding layer,
   so suppression acts on the shared trunk.
+- Optionally (`speaker_normalise`), the pooled features are standardised with the
+  speaker's own statistics before the embedding layer (`SpeakerNormalisation`);
+  the exported graph then takes those statistics as inputs and returns the
+  pooled features, so the runtime can keep them per stream.
 """
 
 from __future__ import annotations
@@ -32,9 +36,14 @@ from training.model.layers import (
     AdditiveMarginSoftmax,
     AttentiveStatisticsPooling,
     ResidualBlock,
+    SpeakerNormalisation,
     SpecAugment,
     reverse_gradient,
 )
+
+SpeakerContext = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""A speaker's other utterances as (sum [batch, dim], sum of squares [batch, dim],
+count [batch]) of their pooled features; zeros for a speaker's first utterance."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class ModelConfig:
     dropout: Before the embedding layer.
     spec_augment: SpecAugment masks while training (never in the exported graph).
     attributes: Attribute heads (empty: plain emotion model).
+    speaker_normalise: Standardise pooled features per speaker (`SpeakerNormalisation`).
+    speaker_prior_utterances: Weight of the population prior in those statistics,
+        in utterances: how much a speaker's first few utterances are trusted.
     """
 
     classes: tuple[str, ...]
@@ -82,6 +94,13 @@ class ModelConfig:
     dropout: float = 0.2
     spec_augment: bool = True
     attributes: tuple[AttributeHead, ...] = ()
+    speaker_normalise: bool = False
+    speaker_prior_utterances: float = 4.0
+
+    @property
+    def pooled_dim(self) -> int:
+        """Size of the pooled features (attentive mean and standard deviation)."""
+        return 2 * self.block_channels[-1]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +120,7 @@ class ModelOutput:
     logits: torch.Tensor
     embedding: torch.Tensor
     attribute_logits: dict[str, torch.Tensor]
+    pooled: torch.Tensor
 
 
 class MSACSERNet(nn.Module):
@@ -125,7 +145,12 @@ class MSACSERNet(nn.Module):
             channels_in = channels_out
         self.blocks = nn.Sequential(*blocks)
         self.pooling = AttentiveStatisticsPooling(channels_in)
-        pooled = 2 * channels_in
+        pooled = config.pooled_dim
+        self.speaker_normalisation = (
+            SpeakerNormalisation(pooled, config.speaker_prior_utterances)
+            if config.speaker_normalise
+            else None
+        )
         self.dropout = nn.Dropout(config.dropout)
         self.embed = nn.Linear(pooled, config.embedding_dim)
         self.emotion = AdditiveMarginSoftmax(
@@ -159,9 +184,33 @@ class MSACSERNet(nn.Module):
         waveform: torch.Tensor,
         labels: torch.Tensor | None = None,
         reversal_coefficient: float = 1.0,
+        context: SpeakerContext | None = None,
+        batch_speakers: torch.Tensor | None = None,
     ) -> ModelOutput:
+        """`context` is ignored without speaker normalisation; None means no other
+        utterance of the speaker is known (the population prior alone). In training,
+        `batch_speakers` (a speaker code per row) builds the context from the batch."""
         pooled = self.pooled(waveform)
-        embedding = F.normalize(self.embed(self.dropout(pooled)), dim=1)
+        if context is None and batch_speakers is not None and self.config.speaker_normalise:
+            context = batch_context(pooled, batch_speakers)
+        return self.head(pooled, labels, reversal_coefficient, context)
+
+    def head(
+        self,
+        pooled: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        reversal_coefficient: float = 1.0,
+        context: SpeakerContext | None = None,
+    ) -> ModelOutput:
+        """Everything after pooling: evaluation runs it again once a speaker's
+        statistics are known, without recomputing the convolutions."""
+        features = pooled
+        if self.speaker_normalisation is not None:
+            if context is None:
+                zeros = torch.zeros_like(pooled)
+                context = (zeros, zeros, pooled.new_zeros(len(pooled)))
+            features = self.speaker_normalisation(pooled, *context)
+        embedding = F.normalize(self.embed(self.dropout(features)), dim=1)
         logits = self.emotion(embedding, labels)
         attribute_logits = {}
         for head in self.config.attributes:
@@ -169,11 +218,26 @@ class MSACSERNet(nn.Module):
             if head.mode == "adversarial":
                 source = reverse_gradient(pooled, reversal_coefficient)
             attribute_logits[head.name] = self.attribute_heads[head.name](source)
-        return ModelOutput(logits=logits, embedding=embedding, attribute_logits=attribute_logits)
+        return ModelOutput(
+            logits=logits, embedding=embedding, attribute_logits=attribute_logits, pooled=pooled
+        )
+
+
+def batch_context(pooled: torch.Tensor, speakers: torch.Tensor) -> SpeakerContext:
+    """Each row's context: a random subset of the other rows of its speaker.
+
+    Every row draws its own inclusion probability, so the number of known
+    utterances ranges from none (a stream's first utterance) to all of them.
+    """
+    same = speakers[:, None] == speakers[None, :]
+    same &= ~torch.eye(len(speakers), dtype=torch.bool, device=pooled.device)
+    probability = torch.rand(len(speakers), 1, device=pooled.device)
+    mask = (same & (torch.rand_like(same, dtype=pooled.dtype) < probability)).to(pooled.dtype)
+    return mask @ pooled, mask @ pooled.square(), mask.sum(dim=1)
 
 
 class ExportWrapper(nn.Module):
-    """waveform -> (logits, embedding): the two outputs of the model file (DESIGN §3.1)."""
+    """waveform -> (logits, embedding): the two outputs of the model file."""
 
     def __init__(self, model: MSACSERNet) -> None:
         super().__init__()
@@ -182,3 +246,19 @@ class ExportWrapper(nn.Module):
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         output = self.model(waveform)
         return output.logits, output.embedding
+
+
+class SpeakerExportWrapper(ExportWrapper):
+    """(waveform, speaker statistics) -> (logits, embedding, pooled features): the
+    model file of a speaker-normalised model, whose caller keeps the statistics."""
+
+    def forward(  # type: ignore[override]
+        self,
+        waveform: torch.Tensor,
+        speaker_sum: torch.Tensor,
+        speaker_sum_squares: torch.Tensor,
+        speaker_count: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        context = (speaker_sum, speaker_sum_squares, speaker_count)
+        output = self.model(waveform, context=context)
+        return output.logits, output.embedding, output.pooled

@@ -12,14 +12,10 @@ from typing import Literal
 
 import numpy as np
 
-from streamser.audio import g711
-from streamser.audio.formats import float_to_int16, int16_to_float
 from streamser.constants import SAMPLE_RATE_HZ
+from training.channel import telephone
 from training.synthemo.effects import active_level_db, run_sox
 from training.synthemo.errors import SynthOptionsError
-
-TELEPHONE_RATE_HZ = 8_000
-TELEPHONE_BAND_HZ = (300.0, 3400.0)
 
 ConditionKind = Literal["clean", "noise", "reverb", "telephone"]
 _NOISE = re.compile(r"noise:(-?\d+(?:\.\d+)?)(?::(white|pink))?")
@@ -108,31 +104,6 @@ def reverberate(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return run_sox(samples, SAMPLE_RATE_HZ, effects)
 
 
-def _bandpass_taps(rate_hz: int, low_hz: float, high_hz: float, taps: int = 255) -> np.ndarray:
-    """Windowed-sinc FIR band-pass (difference of two low-passes, Blackman window)."""
-    n = np.arange(taps) - (taps - 1) / 2
-
-    def lowpass(cutoff_hz: float) -> np.ndarray:
-        return 2 * cutoff_hz / rate_hz * np.sinc(2 * cutoff_hz / rate_hz * n)
-
-    return (lowpass(high_hz) - lowpass(low_hz)) * np.blackman(taps)
-
-
-_TELEPHONE_TAPS = _bandpass_taps(TELEPHONE_RATE_HZ, *TELEPHONE_BAND_HZ)
-
-
-def telephone(samples: np.ndarray) -> np.ndarray:
-    """A narrow-band call leg: 8 kHz, 300-3400 Hz, G.711 mu-law round trip, back to 16 kHz."""
-    import soxr
-
-    narrow = soxr.resample(samples.astype(np.float32), SAMPLE_RATE_HZ, TELEPHONE_RATE_HZ, "HQ")
-    narrow = np.convolve(narrow, _TELEPHONE_TAPS, mode="same")
-    codes = g711.mulaw_encode(float_to_int16(narrow))
-    decoded = int16_to_float(g711.mulaw_decode(codes))
-    wide = soxr.resample(decoded, TELEPHONE_RATE_HZ, SAMPLE_RATE_HZ, "HQ")
-    return np.asarray(wide, dtype=np.float32)
-
-
 def apply_condition(
     samples: np.ndarray, condition: Condition, rng: np.random.Generator
 ) -> np.ndarray:
@@ -144,4 +115,4 @@ def apply_condition(
         return add_noise(samples, condition.snr_db, condition.colour, rng)
     if condition.kind == "reverb":
         return reverberate(samples, rng)
-    return telephone(samples)
+    return telephone(samples, keep_length=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from training.channel import telephone
 from training.synthemo import effects
-from training.synthemo.conditions import Condition, add_noise, apply_condition, telephone
+from training.synthemo.conditions import Condition, add_noise, apply_condition
 
 RATE = 16_000
 

@@ -1,0 +1,70 @@
+"""Does a model call real, mostly neutral speech neutral, or say it is uncertain?
+
+Telephone IVR prompts (one professional speaker per language) are calm by design:
+a model that labels many of them angry or sad will do the same to a calm caller.
+The check runs an exported model the way the runtime does: each recording is cut by
+the runtime's segmenter, each speaker is one stream (so a speaker-normalised model
+builds its statistics as in service), and the gate decides. Acted game lines
+(hedgewars) are reported beside them as real speech that is not neutral by design,
+for the gate's acceptance only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from streamser.audio import load_mono
+from streamser.audio.formats import int16_to_float
+from streamser.labels import NEUTRAL
+from streamser.model import EmotionModel
+from streamser.ood import OodGate
+from streamser.speaker import SpeakerStatistics
+from training.corpora import Utterance
+from training.ood_sets import segment
+from training.real_speech import asterisk_prompts, hedgewars_lines
+
+log = logging.getLogger(__name__)
+
+UNCERTAIN = "uncertain"
+
+
+def label_shares(model_path: Path, utterances: list[Utterance]) -> dict:
+    """Per speaker: the share of segmented utterances given each label or `uncertain`."""
+    model = EmotionModel.load(model_path)
+    gate = OodGate(model.metadata.ood)
+    counts: dict[str, Counter] = {}
+    streams: dict[str, SpeakerStatistics] = {}
+    for utterance in utterances:
+        speaker = streams.setdefault(utterance.speaker, SpeakerStatistics())
+        tally = counts.setdefault(utterance.speaker, Counter())
+        for span in segment(load_mono(utterance.path)):
+            inference = model.infer(int16_to_float(span), speaker)
+            decision = gate.decide(inference.logits, inference.embedding)
+            label = model.labels[int(np.argmax(inference.logits))]
+            tally[label if decision.accepted else UNCERTAIN] += 1
+    return {
+        speaker: {
+            "utterances": sum(tally.values()),
+            "shares": {k: v / sum(tally.values()) for k, v in sorted(tally.items())},
+        }
+        for speaker, tally in counts.items()
+    }
+
+
+def real_speech_check(model_path: Path) -> dict:
+    """IVR prompts: share neutral or uncertain; game lines: share accepted."""
+    prompts = label_shares(model_path, asterisk_prompts())
+    for result in prompts.values():
+        shares = result["shares"]
+        result["neutral_or_uncertain"] = shares.get(NEUTRAL, 0.0) + shares.get(UNCERTAIN, 0.0)
+    lines = label_shares(model_path, hedgewars_lines())
+    accepted = [(1.0 - r["shares"].get(UNCERTAIN, 0.0)) * r["utterances"] for r in lines.values()]
+    total = sum(r["utterances"] for r in lines.values())
+    return {
+        "ivr_prompts": prompts,
+        "game_lines": {"utterances": total, "accepted": sum(accepted) / max(total, 1)},
+    }
