@@ -154,6 +154,7 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
     scores its test speakers: labels, and the OOD gate's score (Mahalanobis, the
     bundled model's method) with its threshold calibrated on the validation speaker
     at 95 % TPR, as export calibrates it."""
+    from training.checkpoint import load_checkpoint
     from training.experiment import Partition
     from training.trainer import Trainer
 
@@ -165,20 +166,17 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
     train = [u for u in tested if u.speaker not in held_out] + extra
     data = Partition(train, validation, test, ())
     output = work / row.name / f"fold{fold.index:02d}"
-    config = TrainConfig(
-        **{
-            "data": plan.data + plan.extra,
-            "classes": plan.classes,
-            "seed": plan.seed,
-            "threads": 1,
-            **row.config,
-            "output_dir": str(output),
-        }
+    settings = {"classes": plan.classes, "seed": plan.seed, "threads": 1}
+    config = TrainConfig.from_dict(
+        {**settings, **row.config, "data": plan.data + plan.extra, "output_dir": str(output)}
     )
     started = time.perf_counter()
     trained = output / "trained"
     if not trained.exists():  # a fold whose training finished is scored again, not retrained
-        Trainer(config, data).fit()
+        trainer = Trainer(config, data)
+        if (output / "last.pt").exists():
+            trainer.resume(load_checkpoint(output / "last.pt"))
+        trainer.fit()
         trained.touch()
     result = score_fold(output / "best.pt", data, plan.classes)
     result.fold = fold.index

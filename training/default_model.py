@@ -31,9 +31,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 from streamser.labels import FOUR_CLASS, SEVEN_CLASS
 from training.classic import ClassicOptions
-from training.config import AttributeControl, TrainConfig
+from training.config import TrainConfig
 from training.corpora import Utterance
 from training.crossval import ClassicRow, CnnRow, CrossValidation, CrossValidationPlan
 from training.evaluate import evaluate
@@ -44,21 +46,17 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "msac-sernet-real-4"
 
-TRAINING = {"epochs": 15, "patience_epochs": 15, "crop_seconds": 1.5}
-"""Shared by every run: 15 epochs of 1.5 s crops (EmoDB's processed copy is 2 s)."""
-
+VARIANTS_DIR = Path(__file__).parent / "variants"
 SHIPPED_VARIANT = "msac-speaker-norm"
-VARIANTS: dict[str, dict] = {
-    SHIPPED_VARIANT: {**TRAINING, "speaker_normalise": True},
-    "msac": dict(TRAINING),
-    "speaker-norm": {
-        **TRAINING,
-        "speaker_normalise": True,
-        "msac": AttributeControl.off().__dict__,
-    },
-}
+ABLATION = (SHIPPED_VARIANT, "msac", "speaker-norm")
 """The ablation: AM-softmax throughout; attribute control (MSAC) and speaker
-normalisation each switched off once."""
+normalisation each switched off once. Each is a TrainConfig in `variants/NAME.toml`,
+which `streamser evaluate --cv loso --variant` takes as well."""
+
+
+def variant(name: str) -> dict:
+    return tomllib.loads((VARIANTS_DIR / f"{name}.toml").read_text())
+
 
 REFERENCE_ROWS = (
     ClassicRow("egemaps-svm", ClassicOptions(kind="svm")),
@@ -99,20 +97,22 @@ def make_corpus(recipe: Recipe, work: Path, jobs: int) -> Path:
 def cross_validate(recipe: Recipe, work: Path, jobs: int) -> dict[str, dict]:
     """LOSO on EmoDB: the full ablation for 4 classes, the shipped variant for 7."""
     reports = {}
-    for classes, variants in ((FOUR_CLASS, VARIANTS), (SEVEN_CLASS, [SHIPPED_VARIANT])):
+    for classes, variants in ((FOUR_CLASS, ABLATION), (SEVEN_CLASS, (SHIPPED_VARIANT,))):
         plan = CrossValidationPlan(data=(recipe.emodb_spec,), classes=classes, seed=recipe.seed)
-        rows = [CnnRow(name, VARIANTS[name]) for name in variants] + list(REFERENCE_ROWS)
+        rows = [CnnRow(name, variant(name)) for name in variants] + list(REFERENCE_ROWS)
         name = f"{len(classes)}-class"
         reports[name] = CrossValidation(plan, rows, work / "cv" / name, jobs=jobs).run()
     return reports
 
 
-def train_run(config: TrainConfig, data: Partition) -> Path:
-    """One resumable run in its own process with one torch thread."""
+def train_run(recipe: Recipe, name: str, manifest: Path, work: Path) -> Path:
+    """One of the recipe's own runs, resumable, in its own process with one torch
+    thread (utterance records do not cross processes: each process lists them)."""
     from training.checkpoint import load_checkpoint
     from training.trainer import Trainer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    config, data = run_plan(recipe, name, manifest, work)
     output = Path(config.output_dir)
     if (output / "trained").exists():
         return output / "best.pt"
@@ -124,14 +124,29 @@ def train_run(config: TrainConfig, data: Partition) -> Path:
     return best
 
 
+RUNS = ("shipped", "synthemo-only", "emodb-only")
+
+
+def run_plan(
+    recipe: Recipe, name: str, manifest: Path, work: Path
+) -> tuple[TrainConfig, Partition]:
+    """The config and data of one of RUNS."""
+    emodb = four_class(load_data((recipe.emodb_spec,)))
+    output = work / "runs" / name
+    if name == "synthemo-only":
+        config = shipped_config(recipe, (str(manifest),), output)
+        return config, partition(config)
+    if name == "emodb-only":
+        return shipped_config(recipe, (recipe.emodb_spec,), output), shipped_partition(emodb, [])
+    synthemo = load_data((str(manifest),))
+    config = shipped_config(recipe, (recipe.emodb_spec, str(manifest)), output)
+    return config, shipped_partition(emodb, synthemo)
+
+
 def shipped_config(recipe: Recipe, data: tuple[str, ...], output: Path) -> TrainConfig:
-    return TrainConfig(
-        data=data,
-        classes=FOUR_CLASS,
-        output_dir=str(output),
-        seed=recipe.seed,
-        threads=1,
-        **VARIANTS[SHIPPED_VARIANT],
+    settings = {"classes": FOUR_CLASS, "seed": recipe.seed, "threads": 1}
+    return TrainConfig.from_dict(
+        {**settings, **variant(SHIPPED_VARIANT), "data": data, "output_dir": str(output)}
     )
 
 
@@ -196,18 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     synthemo = load_data((str(manifest),))
 
     # The shipped run and the two cross-domain runs, side by side.
-    data_both = (recipe.emodb_spec, str(manifest))
-    shipped_data = shipped_partition(emodb, synthemo)
-    synthetic_config = shipped_config(recipe, (str(manifest),), work / "runs" / "synthemo-only")
-    real_config = shipped_config(recipe, (recipe.emodb_spec,), work / "runs" / "emodb-only")
-    runs = {
-        "shipped": (shipped_config(recipe, data_both, work / "runs" / "shipped"), shipped_data),
-        "synthemo-only": (synthetic_config, partition(synthetic_config)),
-        "emodb-only": (real_config, shipped_partition(emodb, [])),
-    }
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {name: pool.submit(train_run, *run) for name, run in runs.items()}
+        futures = {name: pool.submit(train_run, recipe, name, manifest, work) for name in RUNS}
         checkpoints = {name: future.result() for name, future in futures.items()}
+    shipped_data = run_plan(recipe, "shipped", manifest, work)[1]
     cross_domain = {
         "synthemo-only -> emodb": channel_evaluations(checkpoints["synthemo-only"], emodb),
         "emodb-only -> synthemo": channel_evaluations(checkpoints["emodb-only"], synthemo),
@@ -232,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(model_path),
         "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
         "emodb": describe_emodb(emodb),
-        "recipe": {"per_class": recipe.per_class, "seed": recipe.seed, **TRAINING},
+        "recipe": {
+            "per_class": recipe.per_class,
+            "seed": recipe.seed,
+            "variant": variant(SHIPPED_VARIANT),
+        },
         "shipped": {
             "variant": SHIPPED_VARIANT,
             "validation_speakers": list(VALIDATION_SPEAKERS),
@@ -257,7 +268,7 @@ def _compact(report: dict) -> dict:
         "utterances": report["utterances"],
         "summaries": report["summaries"],
         "selective": {
-            row: {channel: gate["mean"] for channel, gate in channels.items()}
+            row: {channel: {"mean": gate["mean"]} for channel, gate in channels.items()}
             for row, channels in report["selective"].items()
         },
     }

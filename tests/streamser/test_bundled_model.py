@@ -19,17 +19,30 @@ def test_the_bundled_model_loads_with_complete_metadata():
     assert metadata.labels == FOUR_CLASS
     assert metadata.ood.method == "mahalanobis" and metadata.ood.tpr == 0.95
     assert set(metadata.ood.id_quantiles) == set(OOD_METHODS)
-    assert {"corpora", "protocol", "validation_ua", "test_ua", "date"} <= set(metadata.training)
+    assert {"corpora", "protocol", "validation_ua", "date"} <= set(metadata.training)
+    assert {"emodb", "synthemo-espeak"} <= set(metadata.training["corpora"])
+    assert metadata.speaker_normalisation is not None
     assert path.stat().st_size < 8_000_000
 
 
-def test_the_model_card_describes_this_very_file():
+def test_the_model_card_describes_this_very_file_and_its_cross_validation():
     path = default_model_path()
     card = (path.parent / "MODEL_CARD.md").read_text()
-    assert hashlib.sha256(path.read_bytes()).hexdigest()[:16] in card
-    assert "synthetic speech" in card
     evaluation = json.loads((path.parent / "default-evaluation.json").read_text())
-    assert f"UA {evaluation['unweighted_accuracy']:.3f}" in card
+    assert evaluation["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert evaluation["sha256"][:16] in card
+    assert "real and synthetic speech" in card
+    shipped = evaluation["shipped"]["variant"]
+    for classes in ("4-class", "7-class"):
+        rows = evaluation["crossval"][classes]["summaries"]
+        assert {(r["row"], r["channel"]) for r in rows} >= {
+            (shipped, "wideband"),
+            (shipped, "telephone"),
+            ("egemaps-svm", "wideband"),
+        }
+        for row in rows:
+            assert len(row["fold_ua"]) == 10  # every EmoDB speaker tested once
+            assert f"| {row['row']} | {row['channel']} | {row['ua_mean']:.3f}" in card
 
 
 def test_the_shipped_ood_method_beats_msp_on_every_semantic_set():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,31 @@ def test_a_cross_validation_run_scores_every_row_and_resumes(tiny_corpus, tmp_pa
         s for s in again["summaries"] if (s["row"], s["channel"]) == ("cnn", "wideband")
     )
     assert wideband["fold_ua"][0] == 1.0
+
+
+def test_the_cli_cross_validates_variants_and_the_reference(tiny_corpus, tmp_path):
+    variant = tmp_path / "quick.toml"
+    variant.write_text("epochs = 1\ncrop_seconds = 0.5\nbatch_size = 16\n")
+    run = [sys.executable, "-m", "streamser", "evaluate", "--cv", "loso"]
+    output = tmp_path / "cv"
+    done = subprocess.run(
+        [*run, str(tiny_corpus), "--variant", str(variant), "--reference", "svm",
+         "--classes", "4", "-o", str(output)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "leave-one-speaker-out" in done.stdout
+    table = (output / "crossval.md").read_text()
+    for row in ("quick", "egemaps-svm"):
+        assert f"| {row} | wideband |" in table
+    assert "| quick | telephone |" in table  # the gate's table
+
+    for arguments, message in (
+        ([], "--cv needs the corpora to cross-validate"),
+        ([str(tiny_corpus), "--reference", "forest"], "--reference 'forest'"),
+        ([str(tiny_corpus), "--variant", str(tmp_path / "none.toml")], "none.toml: cannot read"),
+    ):
+        failed = subprocess.run([*run, *arguments], capture_output=True, text=True)
+        assert failed.returncode == 2, failed.stderr
+        assert message in failed.stderr
+        assert "Traceback" not in failed.stderr
