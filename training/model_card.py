@@ -50,7 +50,9 @@ for validation); UA and WA are means ± standard deviations over the ten folds, 
 recall comes from the confusion matrix pooled over folds. `telephone` is the same test
 audio sent through an 8 kHz G.711 mu-law line. The `egemaps-*` rows are the classic
 reference: the 88 eGeMAPS v02 functionals (afx-audio) with per-speaker z-normalisation and
-an SVM or logistic regression, trained on the same folds.
+an SVM or logistic regression, trained on the same folds. The reference rows learn from
+wideband audio only, so their telephone rows show what the line does to a classic pipeline;
+the network trains with a simulated telephone line among its augmentations.
 
 **4 classes** (the ablation: `$shipped` is what ships; `msac` lacks speaker
 normalisation, `speaker-norm` lacks attribute control):
