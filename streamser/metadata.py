@@ -65,6 +65,10 @@ class OodCalibration:
             (`--ood-method`, `--ood-tpr`) without recalibrating: the threshold for a
             TPR t is the (1 - t) quantile.
         direction: Always "lower_is_ood"; kept explicit for readers of the file.
+        vector: The model output the embedding methods (mahalanobis, knn) read:
+            "embedding", or "features" (a speaker-normalised model's pooled features
+            before normalisation, which normalisation has not pulled towards the
+            training data).
     """
 
     method: str
@@ -74,8 +78,11 @@ class OodCalibration:
     params: dict[str, Any] = field(default_factory=dict)
     id_quantiles: dict[str, list[float]] = field(default_factory=dict)
     direction: str = "lower_is_ood"
+    vector: str = "embedding"
 
     def __post_init__(self) -> None:
+        if self.vector not in ("embedding", "features"):
+            raise ModelError(f"OOD vector {self.vector!r}: expected embedding or features")
         if self.method not in OOD_METHODS:
             raise ModelError(
                 f"unknown OOD method {self.method!r} (known: {', '.join(OOD_METHODS)})"

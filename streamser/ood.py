@@ -170,9 +170,12 @@ class OodGate:
             except ValueError as error:
                 raise ModelError(f"OOD quantiles for {self.method!r}: {error}") from None
         self._score = _scorer(self.method, calibration)
+        self.vector = calibration.vector
 
     def decide(self, logits: np.ndarray, embedding: np.ndarray) -> OodDecision:
-        """One utterance's `[classes]` logits and `[dim]` embedding -> its decision."""
+        """One utterance's `[classes]` logits and `[dim]` embedding -> its decision.
+
+        `embedding` is the model output named by `self.vector` (the calibration's)."""
         score = float(self._score(logits, embedding))
         if not np.isfinite(score):
             score = float("-inf")  # a broken output is never "in distribution"

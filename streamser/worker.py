@@ -55,7 +55,8 @@ class Worker:
             return self._event(job, front, status=DROPPED, reason=job.dropped or REASON_OVERRUN)
         inference = self.model.infer(int16_to_float(samples), front.speaker)
         probabilities = softmax(inference.logits)
-        decision = self.gate.decide(inference.logits, inference.embedding)
+        vector = inference.features if self.gate.vector == "features" else inference.embedding
+        decision = self.gate.decide(inference.logits, vector)
         top = int(np.argmax(probabilities))
         if decision.accepted:
             front.counters.ok += 1

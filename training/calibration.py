@@ -58,6 +58,7 @@ def calibrate(
     tpr: float = 0.95,
     temperature: float = 1.0,
     params: dict | None = None,
+    vector: str = "embedding",
 ) -> OodCalibration:
     """A calibration for `method` at `tpr`, with quantiles for every method it can serve.
 
@@ -67,13 +68,19 @@ def calibrate(
         tpr: Share of in-distribution utterances the threshold accepts.
         temperature: For msp and energy.
         params: `embedding_params(...)`; without them only logit methods are calibrated.
+        vector: The model output `embeddings` holds ("embedding" or "features").
     """
     params = params or {}
     methods = LOGIT_METHODS + (EMBEDDING_METHODS if params else ())
     if method not in methods:
         raise ValueError(f"cannot calibrate {method!r} without embedding parameters")
     base = OodCalibration(
-        method=method, threshold=0.0, tpr=tpr, temperature=temperature, params=params
+        method=method,
+        threshold=0.0,
+        tpr=tpr,
+        temperature=temperature,
+        params=params,
+        vector=vector,
     )
     quantiles = {name: id_quantiles(ood_score(name, logits, embeddings, base)) for name in methods}
     return OodCalibration(
@@ -83,4 +90,5 @@ def calibrate(
         temperature=temperature,
         params=params,
         id_quantiles=quantiles,
+        vector=vector,
     )

@@ -45,6 +45,24 @@ def speaker_contexts(
     return total, squares, count
 
 
+def pooled_features(
+    model: MSACSERNet, audio: Sequence[np.ndarray], max_seconds: float
+) -> np.ndarray:
+    """[n, pooled_dim] pooled features before any speaker normalisation (what a
+    speaker-normalised model's `features` output returns)."""
+    model.eval()
+    limit = int(max_seconds * SAMPLE_RATE_HZ)
+    with torch.no_grad():
+        return torch.cat(
+            [
+                model.pooled(
+                    torch.from_numpy(fit_length(int16_to_float(s), model.min_samples, limit))[None]
+                )
+                for s in audio
+            ]
+        ).numpy()
+
+
 def predict(
     model: MSACSERNet,
     audio: Sequence[np.ndarray],
@@ -57,17 +75,8 @@ def predict(
     result; utterances are centre-cropped to `max_seconds` and tiled up to the
     model's minimum length, as the runtime does.
     """
-    model.eval()
-    limit = int(max_seconds * SAMPLE_RATE_HZ)
+    pooled = torch.from_numpy(pooled_features(model, audio, max_seconds))
     with torch.no_grad():
-        pooled = torch.cat(
-            [
-                model.pooled(
-                    torch.from_numpy(fit_length(int16_to_float(s), model.min_samples, limit))[None]
-                )
-                for s in audio
-            ]
-        )
         context = None
         if model.config.speaker_normalise:
             arrays = speaker_contexts(pooled.numpy(), speakers)

@@ -121,3 +121,32 @@ def test_a_stream_with_history_scores_differently_from_a_fresh_one(speaker_model
     with_history = model.infer(clip, statistics).logits
     fresh = model.infer(clip).logits
     assert not np.allclose(with_history, fresh, atol=1e-3)
+
+
+def test_the_gate_of_a_speaker_normalised_model_reads_its_pooled_features(
+    speaker_model, tiny_corpus, tmp_path
+):
+    """Normalisation pulls any input towards the training data, so the gate scores the
+    features before it, calibrated on wideband and telephone copies alike."""
+    from streamser.labels import FOUR_CLASS
+    from streamser.ood import OodGate, ood_score
+    from training.config import TrainConfig
+    from training.experiment import partition
+    from training.export import features_calibration
+
+    network, _ = speaker_model
+    data = partition(TrainConfig(data=(str(tiny_corpus),), classes=FOUR_CLASS))
+    calibration = features_calibration(network, data, "mahalanobis", 0.95, seed=0)
+    assert calibration.vector == "features"
+    metadata = describe_model(network, "speaker-gate", calibration, 30.0, {})
+    model = EmotionModel.load(export_onnx(network, metadata, tmp_path / "gated.onnx"))
+    gate = OodGate(model.metadata.ood)
+    assert gate.vector == "features"
+    clip = (0.1 * np.random.default_rng(2).standard_normal(16000)).astype(np.float32)
+    inference = model.infer(clip)
+    expected = ood_score(
+        "mahalanobis", inference.logits[None], inference.features[None], calibration
+    )
+    assert gate.decide(inference.logits, inference.features).score == pytest.approx(expected[0])
+    means = calibration.params["class_means"]
+    assert means["shape"] == [4, network.config.pooled_dim]  # class means of the features
