@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streamser.errors import ModelError
 from streamser.metadata import OOD_METHODS, OodCalibration, decode_array
+
+if TYPE_CHECKING:
+    from streamser.model import Inference
 
 QUANTILE_POINTS = 101
 """`id_quantiles` holds the 0th..100th percentiles: 101 values per method."""
@@ -180,6 +183,13 @@ class OodGate:
         if not np.isfinite(score):
             score = float("-inf")  # a broken output is never "in distribution"
         return OodDecision(self.method, score, self.threshold, score >= self.threshold)
+
+    def judge(self, inference: Inference) -> OodDecision:
+        """`decide` on a model's outputs, with the vector the calibration names."""
+        vector = inference.features if self.vector == "features" else inference.embedding
+        if vector is None:
+            raise ModelError("the gate reads 'features', which this model does not output")
+        return self.decide(inference.logits, vector)
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, "threshold": self.threshold, "tpr": self.tpr}

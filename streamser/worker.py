@@ -55,8 +55,7 @@ class Worker:
             return self._event(job, front, status=DROPPED, reason=job.dropped or REASON_OVERRUN)
         inference = self.model.infer(int16_to_float(samples), front.speaker)
         probabilities = softmax(inference.logits)
-        vector = inference.features if self.gate.vector == "features" else inference.embedding
-        decision = self.gate.decide(inference.logits, vector)
+        decision = self.gate.judge(inference)
         top = int(np.argmax(probabilities))
         if decision.accepted:
             front.counters.ok += 1

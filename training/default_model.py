@@ -266,6 +266,7 @@ def _compact(report: dict) -> dict:
     return {
         "protocol": report["protocol"],
         "utterances": report["utterances"],
+        "train_minutes": sum(row["train_seconds"] for row in report["rows"].values()) / 60,
         "summaries": report["summaries"],
         "selective": {
             row: {channel: {"mean": gate["mean"]} for channel, gate in channels.items()}

@@ -43,8 +43,7 @@ def label_shares(model_path: Path, utterances: list[Utterance]) -> dict:
         tally = counts.setdefault(utterance.speaker, Counter())
         for span in segment(load_mono(utterance.path)):
             inference = model.infer(int16_to_float(span), speaker)
-            vector = inference.features if gate.vector == "features" else inference.embedding
-            decision = gate.decide(inference.logits, vector)
+            decision = gate.judge(inference)
             label = model.labels[int(np.argmax(inference.logits))]
             tally[label if decision.accepted else UNCERTAIN] += 1
     return {

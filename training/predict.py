@@ -106,6 +106,7 @@ class EmotionPredictor:
             metadata = ModelMetadata.from_json(props.get(METADATA_KEY, "null"), str(self.path))
             self.labels = metadata.labels
             self._speaker = metadata.speaker_normalisation
+            self._gate_vector = metadata.ood.vector
             self._min_samples = round(metadata.min_seconds * metadata.sample_rate)
             self._model = None
         else:
@@ -117,6 +118,9 @@ class EmotionPredictor:
     def predict(
         self, audio: Sequence[np.ndarray], speakers: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, embeddings); for an ONNX model whose gate reads its pooled features
+        (`OodCalibration.vector`), those features in place of the embeddings, so that
+        OOD scores computed from the pair are the gate's."""
         if self._model is not None:
             return predict(self._model, audio, self.max_seconds, speakers)
         limit = int(self.max_seconds * SAMPLE_RATE_HZ)
@@ -141,7 +145,8 @@ class EmotionPredictor:
             ]
         )
         total, squares, count = speaker_contexts(features, speakers)
-        logits, embeddings = [], []
+        embeddings = list(features) if self._gate_vector == "features" else []
+        logits = []
         for i, waveform in enumerate(waveforms):
             context = (total[i][None], squares[i][None], count[i : i + 1])
             inputs = {
@@ -150,5 +155,6 @@ class EmotionPredictor:
             }
             out = self._session.run(["logits", "embedding"], {"waveform": waveform, **inputs})
             logits.append(out[0][0])
-            embeddings.append(out[1][0])
+            if self._gate_vector != "features":
+                embeddings.append(out[1][0])
         return np.stack(logits), np.stack(embeddings)

@@ -184,7 +184,7 @@ def test_runtime_gate_and_training_give_the_same_scores(exported):
         ours = method_scores(method, training.logits, training.embeddings, calib)
         for clip, score in zip(clips, ours, strict=True):
             inference = runtime_model.infer(int16_to_float(clip))
-            runtime = gate.decide(inference.logits, inference.embedding).score
+            runtime = gate.judge(inference).score
             assert runtime == pytest.approx(score, abs=1e-4), method
 
 
@@ -205,7 +205,7 @@ def test_training_predictor_agrees_with_the_runtime_to_float32_precision(exporte
         ours = method_scores(method, training.logits, training.embeddings, calib)
         for clip, score in zip(clips, ours, strict=True):
             inference = runtime_model.infer(int16_to_float(clip))
-            runtime = gate.decide(inference.logits, inference.embedding).score
+            runtime = gate.judge(inference).score
             assert runtime == pytest.approx(score, rel=1e-5, abs=1e-4), method
 
 

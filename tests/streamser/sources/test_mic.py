@@ -107,7 +107,15 @@ def test_the_microphone_hears_what_the_file_path_hears(pulse, bundled_model, spo
                 events = list(run.events())
     from_mic = [e for e in events if isinstance(e, UtteranceEvent)]
     assert len(from_file) == len(from_mic) == len(SENTENCES)
-    assert [e.label for e in from_mic] == [e.label for e in from_file]
+    # The mic path cuts each utterance within a frame or two of the file path, so the
+    # model hears nearly the same audio: close scores, and the same label wherever the
+    # file path's decision is not a near tie.
+    for mic, file in zip(from_mic, from_file, strict=True):
+        assert abs(mic.start - file.start) <= 0.1 and abs(mic.end - file.end) <= 0.1
+        assert max(abs(mic.scores[k] - file.scores[k]) for k in file.scores) < 0.3
+        first, second = sorted(file.scores.values(), reverse=True)[:2]
+        if first - second > 0.2:
+            assert mic.label == file.label
     assert [e.status for e in from_mic] == [e.status for e in from_file]
     summary = events[-1]
     assert isinstance(summary, SummaryEvent) and summary.status == "stopped"
