@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import statistics
 import time
 from collections.abc import Sequence
@@ -321,7 +322,10 @@ class CrossValidation:
                     for fold in folds
                 ]
         cnn_rows = [r for r in self.rows if isinstance(r, CnnRow)]
-        with ProcessPoolExecutor(max_workers=self.jobs) as pool:
+        # Spawned, not forked: a fork of a process that has run torch's thread pool can
+        # inherit a held lock and wait on it forever.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=spawn) as pool:
             pending = {
                 (row.name, fold.index): pool.submit(self._cached, row, fold, run_cnn_fold)
                 for row in cnn_rows

@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections import Counter
@@ -211,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     synthemo = load_data((str(manifest),))
 
     # The shipped run and the two cross-domain runs, side by side.
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    # Spawned, not forked (see training.crossval).
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
         futures = {name: pool.submit(train_run, recipe, name, manifest, work) for name in RUNS}
         checkpoints = {name: future.result() for name, future in futures.items()}
     shipped_data = run_plan(recipe, "shipped", manifest, work)[1]
