@@ -1,4 +1,4 @@
-"""The canonical stream every source is converted to (DESIGN §2).
+"""The canonical stream every source is converted to.
 
 One place for these numbers: the segmenter, the ring buffer, the worker and the
 training frontend all derive their sizes from them.

@@ -1,6 +1,6 @@
 """What the runtime emits: one typed event per utterance, plus stats, summary and errors.
 
-The JSON form is the contract of DESIGN §3.2: one object per line, `schema`
+The JSON form is a contract: one object per line, `schema`
 versioned, field names stable (additions bump the minor version). Every event
 type serialises all of its fields, with null where a value does not apply, so a
 reader can rely on a key being present.

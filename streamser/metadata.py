@@ -1,4 +1,4 @@
-"""The model file's self-description: `metadata_props["streamser"]` (DESIGN §3.1).
+"""The model file's self-description: `metadata_props["streamser"]`.
 
 Training writes it at export; the runtime reads and validates it at load. One
 definition here keeps the two halves from disagreeing about a field.

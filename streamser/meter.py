@@ -4,7 +4,7 @@ The capture thread publishes; anyone may read, at any rate, from any thread. The
 capture side pays one RMS over the newest block at most every
 `PUBLISH_INTERVAL_S` and never waits: a reading is one immutable object swapped
 in by a single attribute assignment, which is atomic in Python, so there is no
-lock for a slow reader to hold against the capture thread (STYLE §11).
+lock for a slow reader to hold against the capture thread.
 """
 
 from __future__ import annotations

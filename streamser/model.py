@@ -1,4 +1,4 @@
-"""The one wrapper around an ONNX Runtime session for an emotion model (STYLE §2-§3).
+"""The one wrapper around an ONNX Runtime session for an emotion model.
 
 One `EmotionModel` per model file per process, shared by every stream and worker:
 concurrent `run()` on one session is thread-safe. Everything about the session
@@ -109,7 +109,7 @@ class EmotionModel:
             raise ModelError(f"{path}: is a directory, expected an .onnx model file") from None
         except OSError as error:
             raise ModelError(f"{path}: cannot read model ({error.strerror})") from None
-        import onnxruntime  # lazily: `import streamser` stays light (STYLE §1)
+        import onnxruntime  # lazily: `import streamser` stays light
 
         session_options = onnxruntime.SessionOptions()
         session_options.intra_op_num_threads = options.threads

@@ -1,4 +1,4 @@
-"""Out-of-distribution scores and the gate that applies a model's calibration (DESIGN §2.5).
+"""Out-of-distribution scores and the gate that applies a model's calibration.
 
 Every score is "higher = more like the training data", as `streamser.metadata`
 documents, so one comparison `score >= threshold` serves all methods. The score

@@ -1,4 +1,4 @@
-"""The Python API (DESIGN §3.3): a recognizer built once, fed frames or sources, yielding events.
+"""The Python API: a recognizer built once, fed frames or sources, yielding events.
 
 ```python
 from streamser import Recognizer
@@ -164,7 +164,7 @@ class Recognizer:
 
 
 class StreamRecognizer:
-    """One stream, processed in the caller's thread (STYLE §4).
+    """One stream, processed in the caller's thread.
 
     `process(samples)` takes canonical audio (16 kHz mono; int16, or float in
     [-1, 1]) in blocks of any size and returns the utterance events completed by

@@ -1,4 +1,4 @@
-"""One stream's fixed-size int16 ring, addressed by absolute sample index (DESIGN §2.3).
+"""One stream's fixed-size int16 ring, addressed by absolute sample index.
 
 The capture thread is the only writer; the worker reads utterance spans by their
 absolute indices. Nothing grows: a span older than the ring's capacity has been

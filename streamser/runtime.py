@@ -9,7 +9,7 @@ The worker loop runs in the thread that iterates `Run.events()`, so a callback
 or a sink sees events in the consumer's own thread and a slow consumer slows the
 worker, exactly like a slow model would: a file waits, a live source drops.
 
-Shutdown (STYLE §11): `stop()` sets an event; the capture thread notices between
+Shutdown: `stop()` sets an event; the capture thread notices between
 blocks, flushes the open utterances and puts the end sentinel; the worker drains
 the queue and emits the summary. If the source is stuck in a read (an idle pipe),
 the worker waits `STOP_GRACE_S`, then flushes the streams itself under the lock

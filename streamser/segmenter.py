@@ -1,4 +1,4 @@
-"""Per-frame speech decisions -> utterance spans (DESIGN §2.2).
+"""Per-frame speech decisions -> utterance spans.
 
 A small state machine in the style of py-webrtcvad's example and silero's
 `VADIterator`: an utterance starts when enough of the recent frames are speech,

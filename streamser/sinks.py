@@ -1,7 +1,7 @@
 """Where events go: JSON Lines, a line of text per utterance, a callback.
 
 A sink only subscribes: it receives finished events and never reaches into the
-pipeline (STYLE §11), so the terminal UI and the WebSocket server plug in here
+pipeline, so the terminal UI and the WebSocket server plug in here
 the same way.
 """
 
@@ -30,7 +30,7 @@ class EventSink(Protocol):
 
 
 class JsonlSink:
-    """One JSON object per line (DESIGN §3.2), flushed per event so pipes see it at once."""
+    """One JSON object per line, flushed per event so pipes see it at once."""
 
     def __init__(self, stream: TextIO, close_stream: bool = False) -> None:
         self._stream = stream

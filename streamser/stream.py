@@ -1,6 +1,6 @@
 """The capture side of one stream: samples -> frames -> ring + segmenter -> jobs.
 
-Everything per stream lives here and holds no model (STYLE §2): the frame
+Everything per stream lives here and holds no model: the frame
 assembler, the ring, the segmenter with its detector, and the counters. The
 worker side (`streamser.worker`) turns the jobs into events.
 """

@@ -3,7 +3,7 @@
 Both answer one question per canonical 30 ms frame: is this speech? They keep
 per-stream state (webrtcvad adapts its noise floor; silero carries a recurrent
 state), so each stream owns its own detector; the silero ONNX session itself is
-shared by all streams of a process (STYLE §2).
+shared by all streams of a process.
 """
 
 from __future__ import annotations

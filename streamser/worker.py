@@ -1,4 +1,4 @@
-"""The worker side: a job's span -> model -> OOD gate -> one utterance event (DESIGN §2.4-§2.5).
+"""The worker side: a job's span -> model -> OOD gate -> one utterance event.
 
 The worker holds the shared model and gate and no per-stream state beyond what
 the job and its stream's front carry, so one worker serves every stream.

@@ -179,8 +179,9 @@ def describe_emodb(utterances: list[Utterance]) -> dict[str, str]:
     corpus has utterances of 1.2-9 s, processed copies crop them all to one length."""
     import soundfile
 
-    seconds = [soundfile.info(str(u.path)).duration for u in utterances]
-    rates = sorted({soundfile.info(str(u.path)).samplerate for u in utterances})
+    infos = [soundfile.info(str(u.path)) for u in utterances]
+    seconds = [info.duration for info in infos]
+    rates = sorted({info.samplerate for info in infos})
     shortest, longest = min(seconds), max(seconds)
     rate = "/".join(f"{r / 1000:g} kHz" for r in rates)
     note = (

@@ -1,4 +1,4 @@
-"""Export a trained MSAC-SERNet to one self-describing ONNX file (DESIGN §3.1).
+"""Export a trained MSAC-SERNet to one self-describing ONNX file.
 
 The graph holds the frontend, so the runtime feeds raw waveform; the metadata
 holds labels, limits and the OOD calibration. Export is checked against torch

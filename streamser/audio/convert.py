@@ -1,4 +1,4 @@
-"""Convert decoded audio to the canonical stream: 16 kHz, mono, int16 (DESIGN §2).
+"""Convert decoded audio to the canonical stream: 16 kHz, mono, int16.
 
 Call recordings carry agent and customer on separate channels, so a stereo input
 can be downmixed, reduced to one channel, or split into one canonical stream per

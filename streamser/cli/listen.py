@@ -2,7 +2,7 @@
 
 On a terminal, a live dashboard (rolling per-emotion traces, level and speech
 meters, latency and drop counters; keys q quit, p pause, c clear); with --format
-text a line per utterance; JSON Lines (one event per line, DESIGN §3.2) when the
+text a line per utterance; JSON Lines (one event per line, see streamser.events) when the
 output is a pipe or a file or with --format jsonl. Ctrl-C (or q) closes the open
 utterance, prints the last events and the summary; a second Ctrl-C exits at once.
 

@@ -1,6 +1,6 @@
 """Entry point of the `streamser` program: parse, dispatch, map errors to exit codes.
 
-Exit codes (DESIGN §6): 0 ok, 1 runtime failure, 2 usage or input error. A
+Exit codes: 0 ok, 1 runtime failure, 2 usage or input error. A
 `StreamserError` is the user's input or set-up, so it prints one line and no
 traceback; anything else is a bug and keeps its traceback.
 """

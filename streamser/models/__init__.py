@@ -1,6 +1,6 @@
-"""Where the bundled default model is found (STYLE §12).
+"""Where the bundled default model is found.
 
-The repository keeps exported models in the top-level `models/` folder (DESIGN §1).
+The repository keeps exported models in the top-level `models/` folder.
 The wheel build copies that folder into this package (hatchling `force-include`
 `models` -> `streamser/models`), so an installed streamser finds them here with
 `importlib.resources`, and nothing is ever written into site-packages.

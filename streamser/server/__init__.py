@@ -1,4 +1,4 @@
-"""`streamser serve`: many live calls over WebSockets, one shared model (DESIGN §2.4).
+"""`streamser serve`: many live calls over WebSockets, one shared model.
 
 Layout, one job per module:
 

@@ -70,7 +70,7 @@ class ServerOptions:
 
     Attributes:
         host: Address to bind; loopback by default. Any other address needs a
-            token, a Twilio auth token or an AudioHook API key (DESIGN §6), and
+            token, a Twilio auth token or an AudioHook API key, and
             only the endpoints so protected are open there.
         port: TCP port; 0 picks a free one (tests).
         token: Bearer token for the native protocol and subscribers; also checked

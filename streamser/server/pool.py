@@ -1,4 +1,4 @@
-"""The inference pool: N threads sharing the one model session (STYLE §2).
+"""The inference pool: N threads sharing the one model session.
 
 ONNX Runtime releases the GIL inside `run()` and a session's `run()` is
 thread-safe, so threads over one session use the cores without a copy of the

@@ -7,7 +7,7 @@ microseconds a frame), hands utterances to the shared `InferencePool` and gives
 the adapter's `emit` every event in order: per channel by `seq`, and across the
 call in the order the utterances closed.
 
-Bounds (DESIGN §2.3, §6): each channel has a fixed ring; at most
+Bounds: each channel has a fixed ring; at most
 `limits.max_pending_utterances` events wait per call. A call that can slow down
 (`live=False`, the native protocol) waits for room, so the server stops reading
 its socket and TCP pushes back; a live call (a platform forking a phone call)

@@ -172,7 +172,7 @@ def check_size(message: str | bytes, limit: int) -> None:
 
 
 def error_line(message: str, fatal: bool = False) -> str:
-    """A protocol error as the native protocol's `error` event (DESIGN §3.2)."""
+    """A protocol error as the native protocol's `error` event."""
     return ErrorEvent(message=message, fatal=fatal).to_json()
 
 

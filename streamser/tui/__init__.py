@@ -8,7 +8,7 @@ Three small parts, each testable on its own:
 - `streamser.tui.keys`: single keys read from the terminal in cbreak mode;
 
 and `streamser.tui.app`, the event sink that ties them to a run. The dashboard
-only subscribes (STYLE §11): events reach it through the sink seam, and the
+only subscribes: events reach it through the sink seam, and the
 input meters are polled from `Run.meters()`, which never blocks capture.
 rich is imported by these modules only, never by `import streamser`.
 """

@@ -85,7 +85,7 @@ class TracePoint:
 
     @classmethod
     def from_json(cls, record: Mapping[str, Any]) -> TracePoint:
-        """From the JSON form of an utterance event (DESIGN §3.2)."""
+        """From the JSON form of an utterance event."""
         return cls(
             seq=int(record.get("seq") or 0),
             start=float(record["start"]),

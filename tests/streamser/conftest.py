@@ -85,7 +85,7 @@ def rewrite_metadata():
 
 @pytest.fixture(scope="session")
 def loaded_model(untrained_model):
-    """The untrained model loaded once for in-process tests (one session, STYLE §2)."""
+    """The untrained model loaded once for in-process tests."""
     from streamser.model import EmotionModel
 
     return EmotionModel.load(untrained_model)

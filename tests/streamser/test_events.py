@@ -1,4 +1,4 @@
-"""The event contract of DESIGN §3.2: field names, nulls, versioned schema, valid JSON."""
+"""The event contract of streamser.events: field names, nulls, versioned schema, valid JSON."""
 
 import json
 

@@ -1,6 +1,6 @@
 """The microphone path end to end: PyAudio recording from a PulseAudio null sink.
 
-Each test starts its own PulseAudio daemon (ENVIRONMENT.md): a null sink whose
+Each test starts its own PulseAudio daemon: a null sink whose
 monitor is the default input, so whatever `paplay` plays into the sink is what
 the microphone hears, sample for sample. No sound card and no running audio
 server are needed; the daemon lives in a temporary directory and is killed at
