@@ -1,8 +1,9 @@
-"""Fixtures for the runtime tests: an untrained model exported the way training exports one.
+"""Fixtures for the runtime tests: untrained models that honour the model-file contract.
 
-The bundled model is a build product that does not exist yet; an untrained
-MSAC-SERNet with valid metadata exercises every mechanism (segmentation,
-buffering, the gate, events) without depending on what a model has learnt.
+The bundled model's labels mean something, but most tests exercise mechanisms
+(segmentation, buffering, the gate, events) that must not depend on what a model
+has learnt. A tiny fixed network built with `onnx` alone (`support.tiny_model`)
+serves them, so the runtime suite runs without torch.
 """
 
 from __future__ import annotations
@@ -10,49 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="session")
 def untrained_model(tmp_path_factory) -> Path:
-    """An exported untrained 4-class MSAC-SERNet (about 3 MB, a few seconds to build)."""
-    import torch
-
-    from streamser.metadata import ModelMetadata, OodCalibration
-    from training.export import export_onnx
-    from training.model.msac_sernet import ModelConfig, MSACSERNet
-
-    torch.manual_seed(0)
-    model = MSACSERNet(ModelConfig(classes=("neutral", "happy", "angry", "sad")))
-    metadata = ModelMetadata(
-        name="untrained",
-        labels=model.config.classes,
-        sample_rate=16000,
-        min_seconds=model.min_samples / 16000,
-        max_seconds=30.0,
-        frontend=model.config.frontend.to_metadata(),
-        ood=OodCalibration(method="energy", threshold=0.0, tpr=0.95),
-        training={},
-        embedding_dim=128,
-    )
-    return export_onnx(model, metadata, tmp_path_factory.mktemp("model") / "untrained.onnx")
+    """A tiny untrained 4-class model with a calibrated gate (energy, threshold 0.0)."""
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "untrained.onnx", name="untrained")
 
 
 @pytest.fixture(scope="session")
 def speaker_normalised_model(tmp_path_factory) -> Path:
-    """An exported untrained 4-class MSAC-SERNet with speaker normalisation."""
-    import torch
-
-    from streamser.metadata import OodCalibration
-    from training.export import describe_model, export_onnx
-    from training.model.msac_sernet import ModelConfig, MSACSERNet
-
-    torch.manual_seed(0)
-    model = MSACSERNet(
-        ModelConfig(classes=("neutral", "happy", "angry", "sad"), speaker_normalise=True)
-    ).eval()
-    calibration = OodCalibration(method="energy", threshold=0.0, tpr=0.95)
-    metadata = describe_model(model, "untrained-speaker", calibration, 30.0, {})
-    return export_onnx(model, metadata, tmp_path_factory.mktemp("model") / "speaker.onnx")
+    """The same tiny model, standardising its features with the stream's own statistics."""
+    return build_tiny_model(
+        tmp_path_factory.mktemp("model") / "speaker.onnx",
+        name="untrained-speaker",
+        speaker_normalised=True,
+    )
 
 
 def _rewrite_metadata(source: Path, target: Path, value: str | None) -> Path:

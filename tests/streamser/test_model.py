@@ -8,6 +8,7 @@ import pytest
 from streamser.errors import ModelError
 from streamser.model import EmotionModel, ModelOptions
 from streamser.models import default_model_path
+from streamser.speaker import SpeakerStatistics
 
 
 def test_loads_metadata_labels_and_hash(loaded_model, untrained_model):
@@ -37,6 +38,27 @@ def test_short_input_is_repeated_and_long_input_cropped(loaded_model):
     long = (0.1 * rng.standard_normal(loaded_model.max_samples + 32000)).astype(np.float32)
     centre = long[16000 : 16000 + loaded_model.max_samples]
     assert np.allclose(loaded_model.infer(long).logits, loaded_model.infer(centre).logits)
+
+
+def test_a_speaker_normalised_model_reads_the_statistics_and_adds_the_utterance(
+    speaker_normalised_model,
+):
+    model = EmotionModel.load(speaker_normalised_model)
+    dim = model.metadata.speaker_normalisation.feature_dim
+    rng = np.random.default_rng(1)
+    voice = (0.2 * rng.standard_normal(16000)).astype(np.float32)
+    other = (0.05 * rng.standard_normal(16000)).astype(np.float32)
+    cold = model.infer(voice)  # no statistics: the population prior alone
+    assert cold.features.shape == (dim,)
+    stream = SpeakerStatistics()
+    for _ in range(3):
+        model.infer(other, stream)
+    assert stream.count == 3
+    warm = model.infer(voice, stream)
+    assert stream.count == 4
+    np.testing.assert_allclose(warm.features, cold.features, rtol=1e-6)  # before normalisation
+    assert not np.allclose(warm.logits, cold.logits, atol=1e-3)  # after it: the stream's own
+    assert model.infer(voice).logits.tolist() == cold.logits.tolist()
 
 
 def test_missing_model(tmp_path):
