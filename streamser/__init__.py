@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _API = {
     "Recognizer": "streamser.recognizer",
-    "RecognizerOptions": "streamser.recognizer",
+    "RecognizerOptions": "streamser.streams",
     "StreamRecognizer": "streamser.recognizer",
     "SegmenterOptions": "streamser.segmenter",
     "VadOptions": "streamser.vad",

@@ -99,6 +99,54 @@ class LatencyStats:
         }
 
 
+@dataclass(frozen=True)
+class InputInfo:
+    """What kind of input a summary describes.
+
+    Attributes:
+        kind: "file", "microphone", "push" (the Python API), or the server
+            protocol: "native", "twilio", "audiohook".
+        live: The input cannot wait for the worker, so an overrun drops an
+            utterance; otherwise the input is held back and nothing is dropped.
+        format: The input's own audio format before conversion, when known.
+    """
+
+    kind: str
+    live: bool
+    format: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "live": self.live, "format": self.format}
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    """The options a run used, echoed in its summary.
+
+    Attributes:
+        input: The kind of input.
+        segmenter: The segmenter's and speech detector's settings.
+        ood: The gate's method, threshold and calibration TPR.
+        ring_s: Seconds of audio each stream's ring holds.
+        stats_interval_s: Seconds of audio between `stats` events; 0 for none.
+    """
+
+    input: InputInfo
+    segmenter: dict[str, Any]
+    ood: dict[str, Any]
+    ring_s: float
+    stats_interval_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input.to_dict(),
+            "segmenter": self.segmenter,
+            "ood": self.ood,
+            "ring_s": self.ring_s,
+            "stats_interval_s": self.stats_interval_s,
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """Fields every event carries.
@@ -214,7 +262,7 @@ class SummaryEvent(Event):
         elapsed_s: Wall-clock seconds of the run.
         realtime_factor: elapsed_s / audio seconds (below 1 is faster than real time).
         latency_ms: Event latency over the run.
-        model: Model name and sha256 prefix.
+        model: Model name, sha256 prefix and path.
         options: The options in effect, echoed for the record.
         error: The failure's message when status is "failed".
     """
@@ -228,7 +276,7 @@ class SummaryEvent(Event):
     realtime_factor: float | None = None
     latency_ms: LatencyStats | None = None
     model: dict[str, str] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: SummaryOptions | None = None
     error: str | None = None
 
     @property
@@ -255,7 +303,7 @@ class SummaryEvent(Event):
             "realtime_factor": _round(self.realtime_factor, 5),
             "latency_ms": None if self.latency_ms is None else self.latency_ms.to_dict(),
             "model": dict(self.model),
-            "options": self.options,
+            "options": None if self.options is None else self.options.to_dict(),
             "error": self.error,
         }
 

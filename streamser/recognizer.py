@@ -26,52 +26,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from streamser.constants import SAMPLE_RATE_HZ
-from streamser.events import Event, SummaryEvent, UtteranceEvent
+from streamser.events import Event, InputInfo, StreamCounts, SummaryEvent, UtteranceEvent
 from streamser.model import DEFAULT_MODEL_OPTIONS, EmotionModel, ModelOptions
-from streamser.ood import OodGate, OodOptions
+from streamser.ood import OodGate
 from streamser.runtime import Run
-from streamser.segmenter import SegmenterOptions
 from streamser.sources.base import Source
-from streamser.stream import StreamFront
-from streamser.vad import make_vad
+from streamser.streams import DEFAULT_RECOGNIZER_OPTIONS, RecognizerOptions, StreamSet
 from streamser.worker import Worker
 
-
-@dataclass(frozen=True)
-class RecognizerOptions:
-    """Everything about a recognizer except the model itself.
-
-    Attributes:
-        segmenter: How frames become utterances, the speech detector included.
-        ood: Overrides of the model's OOD calibration.
-        ring_s: Seconds of audio each stream's ring holds; a live source drops an
-            utterance whose audio the worker has not read within this time.
-        stats_interval_s: A `stats` event every this many seconds of audio; 0 for none.
-    """
-
-    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
-    ood: OodOptions = field(default_factory=OodOptions)
-    ring_s: float = 60.0
-    stats_interval_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        needed = (
-            self.segmenter.max_span_samples + self.segmenter.reach_back_samples
-        ) / SAMPLE_RATE_HZ
-        if self.ring_s < needed + 0.1:
-            raise ValueError(
-                f"ring_s {self.ring_s} is too small for utterances of up to "
-                f"{self.segmenter.max_utterance_ms} ms plus pre-roll (needs > {needed:.2f} s)"
-            )
-        if self.stats_interval_s < 0:
-            raise ValueError("stats_interval_s must not be negative")
+__all__ = ["Recognizer", "RecognizerOptions", "StreamRecognizer"]
 
 
 class Recognizer:
@@ -90,7 +57,7 @@ class Recognizer:
     def __init__(
         self,
         model: EmotionModel | str | os.PathLike | None = None,
-        options: RecognizerOptions = RecognizerOptions(),
+        options: RecognizerOptions = DEFAULT_RECOGNIZER_OPTIONS,
         model_options: ModelOptions = DEFAULT_MODEL_OPTIONS,
     ) -> None:
         if model is None:
@@ -101,8 +68,12 @@ class Recognizer:
             model = EmotionModel.load(Path(model), model_options)
         self.model = model
         self.options = options
-        self.gate = OodGate(model.metadata.ood, options.ood)
+        self.worker = Worker.for_model(model, options.ood)
         self._runs: list[Run] = []
+
+    @property
+    def gate(self) -> OodGate:
+        return self.worker.gate
 
     def stream(self, name: str = "ch0") -> StreamRecognizer:
         """A synchronous recognizer for one stream, run in the caller's thread."""
@@ -117,7 +88,7 @@ class Recognizer:
             from streamser.sources.file import FileSource
 
             source = FileSource(source)
-        run = Run(self, source)
+        run = Run(source, self.worker, self.options)
         self._runs = [r for r in self._runs if r.alive] + [run]
         return run
 
@@ -141,15 +112,6 @@ class Recognizer:
         assert summary is not None
         return summary
 
-    def describe(self) -> dict[str, Any]:
-        """The options in effect, for the summary event."""
-        return {
-            "segmenter": self.options.segmenter.to_dict(),
-            "ood": self.gate.describe(),
-            "ring_s": self.options.ring_s,
-            "stats_interval_s": self.options.stats_interval_s,
-        }
-
     def close(self) -> None:
         """Stops any run still going."""
         for run in self._runs:
@@ -169,33 +131,34 @@ class StreamRecognizer:
     `process(samples)` takes canonical audio (16 kHz mono; int16, or float in
     [-1, 1]) in blocks of any size and returns the utterance events completed by
     them; the result does not depend on how the audio was cut into blocks.
+    `summary()` gives the same summary every other entry point ends with.
     """
 
     def __init__(self, recognizer: Recognizer, name: str = "ch0") -> None:
-        options = recognizer.options
         self.name = name
-        self._front = StreamFront(
-            0,
-            name,
-            make_vad(options.segmenter.vad),
-            options.segmenter,
-            int(options.ring_s * SAMPLE_RATE_HZ),
+        self._streams = StreamSet(
+            name, (name,), recognizer.worker, recognizer.options, InputInfo("push", live=False)
         )
-        self._worker = Worker(recognizer.model, recognizer.gate)
+        self._front = self._streams.fronts[0]
 
     def process(self, samples: np.ndarray) -> list[UtteranceEvent]:
         arrived = time.monotonic()
         jobs = self._front.process(_as_int16(samples), arrived)
-        return [self._worker.handle(job, self._front) for job in jobs]
+        return [self._streams.handle(job) for job in jobs]
 
     def flush(self) -> list[UtteranceEvent]:
         """End of input: the event of the open utterance, if any."""
         jobs = self._front.flush(time.monotonic())
-        return [self._worker.handle(job, self._front) for job in jobs]
+        return [self._streams.handle(job) for job in jobs]
+
+    def summary(self) -> SummaryEvent:
+        """Counts, latency and options so far; call it after `flush()` for the final one."""
+        return self._streams.summary("completed")
 
     def reset(self) -> None:
-        """Back to sample 0 with a fresh detector, counters and speaker statistics."""
-        self._front.reset()
+        """Back to sample 0 with a fresh detector, counters, latency record and speaker
+        statistics."""
+        self._streams.reset()
 
     def reset_speaker(self) -> None:
         """Forgets the speaker's statistics and keeps everything else: call it when
@@ -211,7 +174,7 @@ class StreamRecognizer:
         return self._front.speaker.count
 
     @property
-    def counts(self):
+    def counts(self) -> StreamCounts:
         """The stream's counters (`segmented == ok + uncertain + dropped`)."""
         return self._front.snapshot()
 

@@ -85,6 +85,13 @@ class RingBuffer:
             out[head:] = self._data[: n - head]
             return out
 
+    def room(self) -> int:
+        """Samples a waiting `write` could append now without blocking."""
+        with self._cond:
+            if not self._claims:
+                return self.capacity
+            return self.capacity - (self.written - self._claims[0])
+
     def claim(self, start: int) -> None:
         """Marks the span starting at `start` as still needed (spans are claimed in order)."""
         with self._cond:

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.errors import StreamserError
@@ -31,12 +30,9 @@ from streamser.events import ErrorEvent, Event, StatsEvent, SummaryEvent
 from streamser.meter import MeterReading
 from streamser.ring import RingClosed
 from streamser.sources.base import Source
-from streamser.stream import Job, JobQueue, StreamFront, queue_bound
-from streamser.vad import make_vad
+from streamser.stream import Job, JobQueue, queue_bound
+from streamser.streams import RecognizerOptions, StreamSet
 from streamser.worker import Worker
-
-if TYPE_CHECKING:
-    from streamser.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +64,25 @@ class Run:
     Iterate `events()` once; it ends with a `SummaryEvent`. Use as a context manager
     so the capture thread is stopped and joined however the iteration ends.
 
+    Args:
+        source: The input; its capture thread starts at once.
+        worker: The shared model and gate.
+        options: Segmenter, ring and stats settings.
+
     Attributes:
         error: The failure that ended the run early, if any.
         summary: The final event, once `events()` is exhausted.
     """
 
-    def __init__(self, recognizer: Recognizer, source: Source) -> None:
-        options = recognizer.options
+    def __init__(self, source: Source, worker: Worker, options: RecognizerOptions) -> None:
         self.source = source
         self.error: BaseException | None = None
         self.summary: SummaryEvent | None = None
-        self._recognizer = recognizer
-        self._worker = Worker(recognizer.model, recognizer.gate)
-        ring_samples = int(options.ring_s * SAMPLE_RATE_HZ)
-        self._fronts = [
-            StreamFront(i, name, make_vad(options.segmenter.vad), options.segmenter, ring_samples)
-            for i, name in enumerate(source.stream_names)
-        ]
-        self._queue = JobQueue(queue_bound(options.segmenter, ring_samples))
+        self._streams = StreamSet(
+            source.name, source.stream_names, worker, options, source.describe()
+        )
+        self._fronts = self._streams.fronts
+        self._queue = JobQueue(queue_bound(options.segmenter, options.ring_samples))
         self._stats_every = int(options.stats_interval_s * SAMPLE_RATE_HZ)
         self._stats_seq = 0
         self._stop = threading.Event()
@@ -94,7 +91,6 @@ class Run:
         self._closed = False
         self._forced = False
         self._joined = False
-        self._began = time.monotonic()
         self._thread = threading.Thread(target=self._capture, name="streamser-capture", daemon=True)
         self._thread.start()
 
@@ -121,7 +117,7 @@ class Run:
                 yield self._stats(item)
             else:
                 assert isinstance(item, Job)
-                yield self._worker.handle(item, self._fronts[item.stream])
+                yield self._streams.handle(item)
         if self.error is not None:
             yield ErrorEvent(message=_message(self.error))
         self.summary = self._summary()
@@ -233,32 +229,22 @@ class Run:
             streams=streams,
             overflows=self.source.overflows,
             queue_depth=len(self._queue),
-            latency_ms=self._worker.latency(),
-            model=self._recognizer.model.short_sha,
+            latency_ms=self._streams.latency.stats(),
+            model=self._streams.worker.model.short_sha,
         )
         self._stats_seq += 1
         return event
 
     def _summary(self) -> SummaryEvent:
-        elapsed = time.monotonic() - self._began
-        streams = {front.name: front.snapshot() for front in self._fronts}
-        audio_s = max((c.audio_s for c in streams.values()), default=0.0)
         if self.error is not None:
             status = "failed"
         elif self._stop.is_set():
             status = "stopped"
         else:
             status = "completed"
-        return SummaryEvent(
-            status=status,
-            source=self.source.name,
-            streams=streams,
+        return self._streams.summary(
+            status,
             overflows=self.source.overflows,
-            elapsed_s=elapsed,
-            realtime_factor=elapsed / audio_s if audio_s else None,
-            latency_ms=self._worker.latency(),
-            model=self._recognizer.model.describe(),
-            options=self._recognizer.describe(),
             error=None if self.error is None else _message(self.error),
         )
 

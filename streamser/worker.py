@@ -7,7 +7,6 @@ the job and its stream's front carry, so one worker serves every stream.
 from __future__ import annotations
 
 import time
-from collections import deque
 
 import numpy as np
 
@@ -19,20 +18,17 @@ from streamser.events import (
     REASON_OOD,
     REASON_OVERRUN,
     UNCERTAIN,
-    LatencyStats,
     OodReport,
     UtteranceEvent,
 )
 from streamser.model import EmotionModel
-from streamser.ood import OodGate, softmax
+from streamser.ood import OodGate, OodOptions, softmax
 from streamser.stream import Job, StreamFront
-
-LATENCY_WINDOW = 10_000
-"""Latency percentiles cover the most recent this-many utterances: memory stays flat."""
 
 
 class Worker:
-    """Turns jobs into events; also keeps the latency record of a run.
+    """Turns jobs into events. Stateless beyond the model and gate, so one worker
+    serves every stream and thread (a session's `run()` is thread-safe).
 
     Args:
         model: The shared model.
@@ -42,7 +38,12 @@ class Worker:
     def __init__(self, model: EmotionModel, gate: OodGate) -> None:
         self.model = model
         self.gate = gate
-        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+
+    @classmethod
+    def for_model(cls, model: EmotionModel, ood: OodOptions) -> Worker:
+        """The worker every entry point uses: the model's own calibration, with `ood`'s
+        overrides, is the gate."""
+        return cls(model, OodGate(model.metadata.ood, ood))
 
     def handle(self, job: Job, front: StreamFront) -> UtteranceEvent:
         """Exactly one event for the job; releases the job's claim on the ring."""
@@ -74,18 +75,8 @@ class Worker:
             ood=OodReport(decision.method, decision.score, decision.threshold),
         )
 
-    def latency(self) -> LatencyStats:
-        if not self._latencies:
-            return LatencyStats(count=0, p50=None, p95=None, max=None)
-        values = np.fromiter(self._latencies, dtype=np.float64)
-        p50, p95 = np.percentile(values, [50, 95])
-        return LatencyStats(
-            count=len(values), p50=float(p50), p95=float(p95), max=float(values.max())
-        )
-
     def _event(self, job: Job, front: StreamFront, **fields) -> UtteranceEvent:
         latency_ms = (time.monotonic() - job.arrived) * 1000.0
-        self._latencies.append(latency_ms)
         return UtteranceEvent(
             stream=front.name,
             seq=job.seq,

@@ -97,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from streamser.model import EmotionModel
-    from streamser.recognizer import RecognizerOptions
     from streamser.server.app import Server, run_until_signalled
     from streamser.server.options import Limits, ServerOptions
+    from streamser.streams import RecognizerOptions
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())

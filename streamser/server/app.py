@@ -29,13 +29,13 @@ from http import HTTPStatus
 
 from streamser.errors import MissingExtraError
 from streamser.model import EmotionModel
-from streamser.ood import OodGate
 from streamser.server import audiohook, native, twilio
 from streamser.server.auth import bearer_token, same_secret, verify_audiohook, verify_twilio
 from streamser.server.metrics import ServerMetrics
 from streamser.server.options import ServerOptions
 from streamser.server.pool import InferencePool
 from streamser.server.wire import Context
+from streamser.worker import Worker
 
 try:
     from websockets.asyncio.server import serve
@@ -68,8 +68,8 @@ class Server:
         self.metrics = ServerMetrics(
             {"name": model.metadata.name, "sha256": model.short_sha}, options.threads
         )
-        gate = OodGate(model.metadata.ood, options.recognizer.ood)
-        self.pool = InferencePool(model, gate, options.threads, observe=self.metrics.observe)
+        worker = Worker.for_model(model, options.recognizer.ood)
+        self.pool = InferencePool(worker, options.threads, observe=self.metrics.observe)
         self._server = None
         self._handlers: set[asyncio.Task] = set()
         self._connections = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from streamser.recognizer import RecognizerOptions
+from streamser.streams import RecognizerOptions
 
 LOOPBACK = "127.0.0.1"
 

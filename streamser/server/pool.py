@@ -15,8 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from streamser.events import UtteranceEvent
-from streamser.model import EmotionModel
-from streamser.ood import OodGate
 from streamser.stream import Job, StreamFront
 from streamser.worker import Worker
 
@@ -30,23 +28,21 @@ class InferencePool:
     """Turns jobs from any call into events on a few threads.
 
     Args:
-        model: The shared model.
-        gate: The OOD gate every call uses.
+        worker: The shared model and gate.
         threads: Pool threads; each runs one utterance at a time.
         observe: Optional callback for metrics.
     """
 
-    def __init__(
-        self, model: EmotionModel, gate: OodGate, threads: int = 1, observe: Observer | None = None
-    ) -> None:
-        self.model = model
-        self.worker = Worker(model, gate)
+    def __init__(self, worker: Worker, threads: int = 1, observe: Observer | None = None) -> None:
+        self.model = worker.model
+        self.worker = worker
         self.threads = threads
         self._observe = observe
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="streamser-infer")
 
     def submit(self, job: Job, front: StreamFront) -> Future[UtteranceEvent]:
-        """Queues the job; the future holds its one event."""
+        """Queues the job; the future holds its one event. Cancelling the future before
+        it runs leaves the job's ring claim in place: hand it to `handle_now` as dropped."""
         return self._executor.submit(self._handle, job, front)
 
     def handle_now(self, job: Job, front: StreamFront) -> UtteranceEvent:

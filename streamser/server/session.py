@@ -7,12 +7,17 @@ microseconds a frame), hands utterances to the shared `InferencePool` and gives
 the adapter's `emit` every event in order: per channel by `seq`, and across the
 call in the order the utterances closed.
 
-Bounds: each channel has a fixed ring; at most
-`limits.max_pending_utterances` events wait per call. A call that can slow down
-(`live=False`, the native protocol) waits for room, so the server stops reading
-its socket and TCP pushes back; a live call (a platform forking a phone call)
-turns the oldest excess utterance into a `dropped` event instead. A client that
-stops reading its events for `limits.send_timeout_s` is given up on.
+Bounds: each channel has a fixed ring; at most `limits.max_pending_utterances`
+events wait per call. A call that can slow down (`live=False`, the native
+protocol) waits for room in its ring and for a free slot, so the server stops
+reading its socket and TCP pushes back: nothing is lost whatever the message
+size. A live call (a platform forking a phone call) cannot wait: past the bound
+its oldest utterance not yet being recognised becomes a `dropped` event, the same
+rule `listen` applies to a microphone. A client that stops reading its events for
+`limits.send_timeout_s` is given up on.
+
+Counting, latency and the summary belong to the call's `StreamSet`, shared with
+`listen` and the Python API.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,18 +36,20 @@ import numpy as np
 from streamser.audio import AudioFormat, StreamConverter
 from streamser.audio.formats import decode_samples
 from streamser.constants import SAMPLE_RATE_HZ
-from streamser.events import Event, LatencyStats, SummaryEvent, UtteranceEvent
-from streamser.recognizer import RecognizerOptions
+from streamser.events import Event, InputInfo, SummaryEvent, UtteranceEvent
 from streamser.server.options import Limits
 from streamser.server.pool import InferencePool
 from streamser.stream import Job, StreamFront
-from streamser.vad import make_vad
-from streamser.worker import LATENCY_WINDOW
+from streamser.streams import RecognizerOptions, RunStatus, StreamSet
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Event], Awaitable[None]]
 _END = object()
+
+FEED_SAMPLES = SAMPLE_RATE_HZ
+"""A non-live call's audio enters its ring at most a second at a time, each piece
+waiting for room, so a message of any size cannot overwrite pending utterances."""
 
 
 @dataclass(frozen=True)
@@ -73,18 +81,29 @@ class CallSpec:
             "live": self.live,
         }
 
+    @property
+    def input(self) -> InputInfo:
+        return InputInfo(self.protocol, self.live, self.format.describe())
+
 
 class _Channel:
-    def __init__(self, index: int, name: str, spec: CallSpec, options: RecognizerOptions) -> None:
-        self.front = StreamFront(
-            index,
-            name,
-            make_vad(options.segmenter.vad),
-            options.segmenter,
-            int(options.ring_s * SAMPLE_RATE_HZ),
-        )
-        self.converter = StreamConverter(spec.format, name=f"{spec.call_id}/{name}")
+    def __init__(self, front: StreamFront, spec: CallSpec) -> None:
+        self.front = front
+        self.converter = StreamConverter(spec.format, name=f"{spec.call_id}/{front.name}")
         self.remainder = b""
+
+
+class _Pending:
+    """An utterance between segmenter and client: queued or running in the pool
+    (`future`), or already decided here (`event`: a dropped one)."""
+
+    __slots__ = ("event", "front", "future", "job")
+
+    def __init__(self, job: Job, front: StreamFront, future: Future[UtteranceEvent]) -> None:
+        self.job = job
+        self.front = front
+        self.future = future
+        self.event: UtteranceEvent | None = None
 
 
 class CallSession:
@@ -110,16 +129,14 @@ class CallSession:
     ) -> None:
         self.spec = spec
         self.pool = pool
-        self.options = options
         self.limits = limits
         self._emit = emit
         self._on_stall = on_stall
-        self.channels = [_Channel(i, n, spec, options) for i, n in enumerate(spec.channels)]
-        self._started = time.monotonic()
+        self.streams = StreamSet(spec.call_id, spec.channels, pool.worker, options, spec.input)
+        self.channels = [_Channel(front, spec) for front in self.streams.fronts]
         self._out: asyncio.Queue[object] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(limits.max_pending_utterances)
-        self._in_flight = 0
-        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._unsent: deque[_Pending] = deque()
+        self._progress = asyncio.Event()
         self.client_gone = False
         self.events_sent = 0
         self.summary: SummaryEvent | None = None
@@ -149,7 +166,9 @@ class CallSession:
         if whole:
             await self._feed(index, decode_samples(data[:whole], self.spec.format))
 
-    async def finish(self, status: str = "completed", error: str | None = None) -> SummaryEvent:
+    async def finish(
+        self, status: RunStatus = "completed", error: str | None = None
+    ) -> SummaryEvent:
         """End of the call: closes open utterances, waits for every event, sends the summary.
 
         Safe to call more than once; later calls return the first summary.
@@ -164,50 +183,74 @@ class CallSession:
             await self._submit(channel, channel.front.flush(arrived))
         await self._out.put(_END)
         await self._sender
-        self.summary = self._summary(status, error)
+        self.summary = self.streams.summary(status, error=error)
         await self._send(self.summary)
         return self.summary
 
     @property
     def pending(self) -> int:
         """Utterances segmented whose events have not been sent yet."""
-        return self._in_flight
+        return len(self._unsent)
 
     async def _feed(self, index: int, block: np.ndarray) -> None:
         channel = self.channels[index]
         samples = channel.converter.process(block)[0]
-        if len(samples):
-            await self._submit(channel, channel.front.process(samples, time.monotonic()))
+        if self.spec.live:
+            if len(samples):
+                await self._submit(channel, channel.front.process(samples, time.monotonic()))
+            return
+        for offset in range(0, len(samples), FEED_SAMPLES):
+            piece = samples[offset : offset + FEED_SAMPLES]
+            while channel.front.ring.room() < len(piece):
+                await self._wait_for_progress()
+            await self._submit(channel, channel.front.process(piece, time.monotonic()))
 
     async def _submit(self, channel: _Channel, jobs: list[Job]) -> None:
-        loop = asyncio.get_running_loop()
         for job in jobs:
-            if self.spec.live and self._in_flight >= self.limits.max_pending_utterances:
-                dropped = Job(job.stream, job.seq, job.span, job.arrived, dropped="overrun")
-                future: asyncio.Future[UtteranceEvent] = loop.create_future()
-                future.set_result(self.pool.handle_now(dropped, channel.front))
+            if self.spec.live:
+                self._make_room()
             else:
-                if not self.spec.live:
-                    await self._slots.acquire()
-                future = asyncio.wrap_future(self.pool.submit(job, channel.front))
-            self._in_flight += 1
-            await self._out.put(future)
+                while len(self._unsent) >= self.limits.max_pending_utterances:
+                    await self._wait_for_progress()
+            pending = _Pending(job, channel.front, self.pool.submit(job, channel.front))
+            self._unsent.append(pending)
+            await self._out.put(pending)
+
+    def _make_room(self) -> None:
+        """A live call at its bound drops its oldest utterance the pool has not started."""
+        if len(self._unsent) < self.limits.max_pending_utterances:
+            return
+        for pending in self._unsent:
+            if pending.event is None and pending.future.cancel():
+                pending.event = self.pool.handle_now(
+                    replace(pending.job, dropped="overrun"), pending.front
+                )
+                return
+
+    async def _wait_for_progress(self) -> None:
+        self._progress.clear()
+        await self._progress.wait()
 
     async def _send_loop(self) -> None:
         while True:
             item = await self._out.get()
             if item is _END:
                 return
-            assert isinstance(item, asyncio.Future)
+            assert isinstance(item, _Pending)
+            event = await self._outcome(item)
+            self._unsent.popleft()
+            self._progress.set()
+            await self._send(self.streams.record(event))
+
+    @staticmethod
+    async def _outcome(pending: _Pending) -> UtteranceEvent:
+        if pending.event is None:
             try:
-                event = await item
-            finally:
-                self._in_flight -= 1
-                if not self.spec.live:
-                    self._slots.release()
-            if event.status != "dropped":
-                self._latencies.append(event.latency_ms)
-            await self._send(event)
+                return await asyncio.wrap_future(pending.future)
+            except asyncio.CancelledError:
+                if pending.event is None:  # this task itself is being cancelled
+                    raise
+        return pending.event
 
     async def _send(self, event: Event) -> None:
         if self.client_gone:
@@ -227,32 +270,3 @@ class CallSession:
         except Exception as error:  # the connection went away: keep draining, stop sending
             log.info("call %s: cannot send events (%s)", self.spec.call_id, error)
             self.client_gone = True
-
-    def _summary(self, status: str, error: str | None) -> SummaryEvent:
-        elapsed = time.monotonic() - self._started
-        streams = {c.front.name: c.front.snapshot() for c in self.channels}
-        audio_s = max((c.audio_s for c in streams.values()), default=0.0)
-        return SummaryEvent(
-            status=status,  # type: ignore[arg-type]
-            source=self.spec.call_id,
-            streams=streams,
-            elapsed_s=elapsed,
-            realtime_factor=elapsed / audio_s if audio_s else None,
-            latency_ms=_latency(self._latencies),
-            model={"name": self.pool.model.metadata.name, "sha256": self.pool.model.short_sha},
-            options={
-                "call": self.spec.describe(),
-                "segmenter": self.options.segmenter.to_dict(),
-                "ood": self.pool.worker.gate.describe(),
-                "ring_s": self.options.ring_s,
-            },
-            error=error,
-        )
-
-
-def _latency(values: deque[float]) -> LatencyStats:
-    if not values:
-        return LatencyStats(count=0, p50=None, p95=None, max=None)
-    array = np.fromiter(values, dtype=np.float64)
-    p50, p95 = np.percentile(array, [50, 95])
-    return LatencyStats(count=len(array), p50=float(p50), p95=float(p95), max=float(array.max()))

@@ -13,11 +13,11 @@ from typing import Any
 from streamser.audio import AudioFormat, Encoding
 from streamser.errors import MissingExtraError
 from streamser.events import ErrorEvent, SummaryEvent
-from streamser.recognizer import RecognizerOptions
 from streamser.server.metrics import ServerMetrics
 from streamser.server.options import Limits, ServerOptions
 from streamser.server.pool import InferencePool
 from streamser.server.session import CallSession, CallSpec, Emit
+from streamser.streams import RecognizerOptions
 
 try:
     from websockets.exceptions import ConnectionClosed

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from streamser.audio import AudioFormat, ChannelMode
+from streamser.events import InputInfo
 
 DOWNMIX = ChannelMode()
 """The default channel mode: every channel averaged into one stream."""
@@ -24,8 +25,12 @@ class Source:
             gives the same events however fast the machine is.
         stream_names: One name per output stream.
         overflows: Input overflows so far (audio the device lost before we read it).
+        kind: What sort of input it is, for the summary ("file", "microphone", "push").
+        format: The input's own audio format, once known.
     """
 
+    kind: str = "source"
+    format: AudioFormat | None = None
     name: str = "<source>"
     live: bool = False
     stream_names: tuple[str, ...] = ("ch0",)
@@ -44,6 +49,11 @@ class Source:
             AudioFormatError: The input turned out not to be decodable.
         """
         raise NotImplementedError
+
+    def describe(self) -> InputInfo:
+        return InputInfo(
+            self.kind, self.live, None if self.format is None else self.format.describe()
+        )
 
     def stop(self) -> None:
         """Asks `blocks()` to end soon; safe from any thread and from signal handlers."""

@@ -31,6 +31,8 @@ class FileSource(Source):
         AudioFormatError: Its header is not audio streamser decodes.
     """
 
+    kind = "file"
+
     def __init__(
         self,
         source: AudioInput,

@@ -157,6 +157,7 @@ class MicSource(Source):
         SourceError: No such device, or it cannot be opened.
     """
 
+    kind = "microphone"
     live = True
 
     def __init__(

@@ -30,6 +30,8 @@ class PushSource(Source):
         max_blocks: Blocks buffered between `push` and the runtime.
     """
 
+    kind = "push"
+
     def __init__(
         self,
         fmt: AudioFormat = CANONICAL,

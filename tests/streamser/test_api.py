@@ -28,6 +28,7 @@ SIGNATURES = {
     "StreamRecognizer.process": "(self, samples: 'np.ndarray') -> 'list[UtteranceEvent]'",
     "StreamRecognizer.flush": "(self) -> 'list[UtteranceEvent]'",
     "StreamRecognizer.reset": "(self) -> 'None'",
+    "StreamRecognizer.summary": "(self) -> 'SummaryEvent'",
     "Run.events": "(self) -> 'Iterator[Event]'",
     "Run.stop": "(self) -> 'None'",
 }
