@@ -17,7 +17,8 @@ from training.checkpoint import load_checkpoint
 from training.config import TrainConfig
 from training.evaluate import evaluate
 from training.experiment import partition
-from training.export import DEFAULT_OOD_METHOD, export_checkpoint, parity_error
+from training.export import DEFAULT_OOD_METHOD, export_checkpoint
+from training.onnx_writer import parity_error
 from training.predict import EmotionPredictor
 from training.trainer import Trainer
 

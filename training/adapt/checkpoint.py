@@ -4,7 +4,8 @@ An adaptation checkpoint holds the DIDAN network, the run's settings, which
 corpora were source and target, and the model's outputs on the (unlabelled)
 target utterances, so export calibrates the OOD gate on the domain the model was
 adapted to without reloading any audio. `training.export.export_checkpoint`
-hands these files here, so `streamser export` takes them like a training one.
+hands these files here, so `streamser export` takes them like a training one; the
+ONNX file is written by `training.onnx_writer`, as for a training checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from streamser.errors import StreamserError
 from training.adapt.network import DidanConfig, DidanNet
+from training.onnx_writer import describe_model, export_onnx
 
 FORMAT = "streamser.adapt/1"
 MAX_SECONDS = 30.0
@@ -100,7 +102,6 @@ def export_adapt_checkpoint(
     """
     ood_method = ood_method or "energy"
     from training.calibration import calibrate
-    from training.export import describe_model, export_onnx
 
     checkpoint = load_adapt_checkpoint(checkpoint_path)
     model = checkpoint.build_model()

@@ -9,9 +9,9 @@ import torch
 from streamser.metadata import OodCalibration
 from streamser.model import EmotionModel
 from streamser.speaker import SpeakerStatistics
-from training.export import describe_model, export_onnx
 from training.model.layers import SpeakerNormalisation
 from training.model.msac_sernet import ModelConfig, MSACSERNet, batch_context
+from training.onnx_writer import describe_model, export_onnx
 from training.predict import speaker_contexts
 
 
