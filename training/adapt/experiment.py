@@ -7,18 +7,15 @@ engine). Pooled log-mel maps are computed once per corpus and cached; runs go
 to a JSON Lines file as they finish, so an interrupted experiment resumes. A
 run is identified by (task, method, seed, alignment weight): rows made with
 another weight (an earlier choice) stay in the file but are neither reused nor
-reported.
-
-    python -m training.adapt.experiment --corpus synthemo-espeak=DIR ... --results FILE
+reported. `training.adapt.cross_corpus` runs the protocol from the command line and
+writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -237,61 +234,3 @@ def ensure_synthemo(
         )
         generate(options, root, workers=workers)
     return manifest
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from training.adapt.develop import RESULTS_FILE
-    from training.adapt.report import write_report
-
-    parser = argparse.ArgumentParser(
-        description="Cross-corpus protocol (six tasks x methods x seeds) and docs/CROSS_CORPUS.md"
-    )
-    parser.add_argument("--work", type=Path, default=Path("runs/cross-corpus"))
-    parser.add_argument("--doc", type=Path, default=Path("docs/CROSS_CORPUS.md"))
-    parser.add_argument("--per-class", type=int, default=150, help="SynthEmo files per emotion")
-    parser.add_argument("--emodb", type=Path, help="EmoDB folder (B)")
-    parser.add_argument("--enterface", type=Path, help="eNTERFACE'05 folder (E)")
-    parser.add_argument("--casia", type=Path, help="CASIA folder (C)")
-    parser.add_argument(
-        "--methods",
-        default=",".join(TABLE_METHODS),
-        help="table rows; the DIDAN variants (didan-sparse, didan-class) run at DIDAN's weight",
-    )
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--report-only", action="store_true", help="rewrite the doc from results")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    methods = args.methods.split(",")
-    seeds = [int(s) for s in args.seeds.split(",")]
-    base = AdaptConfig(steps=args.steps)
-    protocols = {}
-    manifest = args.work / "synthemo" / "manifest.csv"
-    if not args.report_only:
-        manifest = ensure_synthemo(args.work / "synthemo", args.per_class, args.workers)
-    protocols["synthemo"] = {
-        code: CorpusSpec(name, manifest) for code, name in SYNTHEMO_CORPORA.items()
-    }
-    real = {"B": args.emodb, "E": args.enterface, "C": args.casia}
-    if all(real.values()):
-        protocols["bec"] = {
-            code: CorpusSpec(REAL_CORPORA[code], path) for code, path in real.items()
-        }
-    elif any(real.values()):
-        parser.error("the B/E/C protocol needs --emodb, --enterface and --casia together")
-    results = {}
-    for name, corpora in protocols.items():
-        path = args.work / f"{name}.jsonl"
-        if not args.report_only:
-            run_protocol(corpora, path, base, methods, seeds, args.work / "cache", args.workers)
-        rows = current_rows(read_results(path), base)
-        rows = [r for r in rows if r["method"] in methods and r["seed"] in seeds]
-        results[name] = sorted(rows, key=lambda r: methods.index(r["method"]))
-    write_report(results, args.doc, base, read_results(args.work / RESULTS_FILE))
-    print(args.doc)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
