@@ -149,7 +149,7 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
         "--odin-epsilon",
         type=float,
         help="checkpoints only: also score ODIN with input perturbation of this size "
-        "(training.odin; e.g. 1e-4)",
+        "(training.ood.odin; e.g. 1e-4)",
     )
     parser.add_argument(
         "--ood-per-class",
@@ -240,7 +240,7 @@ def _cross_validate(args: argparse.Namespace) -> int:
 def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -> None:
     from streamser.errors import StreamserError
     from training.data import AudioCache
-    from training.ood_eval import (
+    from training.ood.evaluation import (
         checkpoint_calibration,
         evaluate_exported,
         evaluate_predictor,
@@ -248,7 +248,7 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
         run_partition,
         write_reports,
     )
-    from training.ood_sets import OodSetOptions
+    from training.ood.sets import OodSetOptions
 
     options = OodSetOptions(per_class=args.ood_per_class)
     if args.model.suffix == ".onnx":
@@ -265,7 +265,7 @@ def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -
             from functools import partial
 
             from training.checkpoint import load_checkpoint
-            from training.odin import odin_scores
+            from training.ood.odin import odin_scores
 
             network = load_checkpoint(args.model).build_model()
             perturbed = partial(odin_scores, network, epsilon=args.odin_epsilon)

@@ -186,8 +186,8 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
 
 
 def score_fold(checkpoint: Path, data, classes: Sequence[str]) -> FoldResult:
-    from training.calibration import calibrate, embedding_params
     from training.data import AudioCache
+    from training.ood.calibration import calibrate, embedding_params
     from training.predict import EmotionPredictor, speakers_of
 
     predictor = EmotionPredictor(checkpoint)

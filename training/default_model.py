@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.export import export_checkpoint
     from training.model_card import write_model_card
     from training.neutral_check import real_speech_check
-    from training.ood_eval import evaluate_exported, fpr_summary, write_json
-    from training.ood_sets import SET_NAMES
+    from training.ood.evaluation import evaluate_exported, fpr_summary, write_json
+    from training.ood.sets import SET_NAMES
 
     model_path = args.models / "default.onnx"
     export_checkpoint(checkpoints["shipped"], model_path, name=MODEL_NAME, data=shipped_data)

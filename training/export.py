@@ -34,9 +34,9 @@ def features_calibration(
     hold every utterance twice, wideband and through the line: a call is not
     out of distribution for being a call.
     """
-    from training.calibration import calibrate, embedding_params
     from training.crossval import through_telephone
     from training.data import AudioCache
+    from training.ood.calibration import calibrate, embedding_params
     from training.predict import pooled_features, predict, speakers_of
     from training.trainer import MAX_EVAL_SECONDS
 
@@ -76,11 +76,11 @@ def export_checkpoint(
     DEFAULT_OOD_METHOD (an adaptation checkpoint's default is its own). `data` is the
     run's partition when it was not drawn from its config (a recipe's own split).
     """
-    from training.calibration import calibrate, embedding_params
     from training.checkpoint import load_checkpoint
     from training.config import TrainConfig
     from training.data import AudioCache
     from training.experiment import partition
+    from training.ood.calibration import calibrate, embedding_params
     from training.predict import predict, speakers_of
     from training.trainer import MAX_EVAL_SECONDS
 

@@ -24,7 +24,7 @@ from streamser.model import EmotionModel
 from streamser.ood import OodGate
 from streamser.speaker import SpeakerStatistics
 from training.corpora import Utterance
-from training.ood_sets import segment
+from training.ood.sets import segment
 from training.real_speech import asterisk_prompts, hedgewars_lines
 
 log = logging.getLogger(__name__)

@@ -101,7 +101,7 @@ def export_adapt_checkpoint(
     which Mahalanobis or kNN parameters could be made.
     """
     ood_method = ood_method or "energy"
-    from training.calibration import calibrate
+    from training.ood.calibration import calibrate
 
     checkpoint = load_adapt_checkpoint(checkpoint_path)
     model = checkpoint.build_model()

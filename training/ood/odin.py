@@ -6,7 +6,7 @@ that probability. In-distribution inputs respond more to the nudge than OOD
 inputs, which widens the gap. The nudge needs the gradient with respect to the
 waveform, so it runs on a torch checkpoint; the exported ONNX model has no such
 gradient, and the runtime can apply only the temperature (`msp` with a
-calibrated temperature), which `training.ood_eval` reports as `odin`.
+calibrated temperature), which `training.ood.evaluation` reports as `odin`.
 """
 
 from __future__ import annotations

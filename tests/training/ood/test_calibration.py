@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streamser.ood import OodGate, OodOptions
-from training.calibration import calibrate, embedding_params
+from training.ood.calibration import calibrate, embedding_params
 
 
 def clusters(n: int, rng: np.random.Generator, dim: int = 16, classes: int = 4):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training.ood_metrics import aupr_in, aupr_out, auroc, fpr_at_tpr, ood_metrics
+from training.ood.metrics import aupr_in, aupr_out, auroc, fpr_at_tpr, ood_metrics
 
 
 def test_perfect_separation():

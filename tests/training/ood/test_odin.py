@@ -5,7 +5,7 @@ import torch
 
 from streamser.ood import msp
 from training.model.msac_sernet import ModelConfig, MSACSERNet
-from training.odin import odin_scores
+from training.ood.odin import odin_scores
 from training.predict import predict
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from streamser.labels import FOUR_CLASS
-from training.ood_sets import (
+from training.ood.sets import (
     UNSEEN_EMOTIONS,
     OodSetOptions,
     build_set,

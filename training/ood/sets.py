@@ -206,10 +206,10 @@ def non_speech_set(count: int, music_count: int, seed: int) -> OodSet:
 
     `count` numpy-made noise bursts, tones, chords, sweeps and click trains (1-3 s,
     at speech level; each kind has a loud sustained part), `music_count` short
-    pieces on ten instruments (`training.music`), and the freedesktop theme's
+    pieces on ten instruments (`training.ood.music`), and the freedesktop theme's
     alerts, bells and ringtones (its spoken channel names left out).
     """
-    from training.music import render_pieces
+    from training.ood.music import render_pieces
 
     synthetic = synthetic_sounds(count, seed)
     music = [audio for _, audio in render_pieces(music_count, seed)]

@@ -15,8 +15,8 @@ from streamser.speaker import SpeakerStatistics
 from streamser.stream import Job, StreamFront
 from streamser.vad import WebRtcVad
 from streamser.worker import Worker
-from training.calibration import calibrate, embedding_params
-from training.ood_eval import (
+from training.ood.calibration import calibrate, embedding_params
+from training.ood.evaluation import (
     METHODS,
     ODIN_TEMPERATURE,
     Outputs,
@@ -25,7 +25,7 @@ from training.ood_eval import (
     markdown_table,
     method_scores,
 )
-from training.ood_sets import OodSet
+from training.ood.sets import OodSet
 
 LABELS = ("neutral", "happy", "angry", "sad")
 DIM = 16
@@ -172,7 +172,7 @@ def test_runtime_gate_and_training_give_the_same_scores(exported):
     gate's (one utterance at a time, on `EmotionModel.infer`) for every method."""
     from streamser.audio.formats import int16_to_float
     from streamser.model import EmotionModel
-    from training.ood_eval import RuntimePredictor, onnx_calibration, outputs_for
+    from training.ood.evaluation import RuntimePredictor, onnx_calibration, outputs_for
 
     clips = clips_for_parity()
     calib = onnx_calibration(exported)
@@ -193,7 +193,7 @@ def test_training_predictor_agrees_with_the_runtime_to_float32_precision(exporte
     float32 summation order: ~1e-7 relative in every score, Mahalanobis included."""
     from streamser.audio.formats import int16_to_float
     from streamser.model import EmotionModel
-    from training.ood_eval import onnx_calibration, outputs_for
+    from training.ood.evaluation import onnx_calibration, outputs_for
     from training.predict import EmotionPredictor
 
     clips = clips_for_parity()

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.music import INSTRUMENTS, _random_piece, _variable_length, render_pieces
+from training.ood.music import INSTRUMENTS, _random_piece, _variable_length, render_pieces
 
 
 def test_variable_length_quantities_match_the_midi_specification():

@@ -22,9 +22,9 @@ import numpy as np
 
 from streamser.metadata import OodCalibration
 from streamser.ood import msp, ood_score, threshold_for_tpr
-from training.calibration import id_quantiles
-from training.ood_metrics import OodMetrics, ood_metrics
-from training.ood_sets import OodSet, OodSetOptions
+from training.ood.calibration import id_quantiles
+from training.ood.metrics import OodMetrics, ood_metrics
+from training.ood.sets import OodSet, OodSetOptions
 
 if TYPE_CHECKING:
     from training.corpora import Utterance
@@ -58,7 +58,7 @@ class Outputs:
         embeddings: `[n, dim]`.
         true: Class index per utterance, -1 where the model's labels do not apply.
         extra: Method -> per-utterance scores computed elsewhere (ODIN with input
-            perturbation needs the torch model: `training.odin`).
+            perturbation needs the torch model: `training.ood.odin`).
     """
 
     logits: np.ndarray
@@ -455,8 +455,8 @@ def checkpoint_calibration(predictor, checkpoint: Path) -> tuple[OodCalibration,
     """What `training.export` would calibrate for a checkpoint: embedding parameters from
     its training split, thresholds from its validation split. Also returns the
     validation logits (for ODIN's threshold)."""
-    from training.calibration import calibrate, embedding_params
     from training.data import AudioCache
+    from training.ood.calibration import calibrate, embedding_params
     from training.predict import speakers_of
 
     data, config = run_partition(checkpoint)
@@ -482,8 +482,8 @@ def run_partition(checkpoint: Path):
 def build_sets(
     names: Sequence[str], cache: Path, options: OodSetOptions, outputs
 ) -> list[tuple[OodSet, Outputs]]:
-    """Each named set (`training.ood_sets.build_set`) with `outputs(audio, emotions)` on it."""
-    from training.ood_sets import build_set
+    """Each named set (`training.ood.sets.build_set`) with `outputs(audio, emotions)` on it."""
+    from training.ood.sets import build_set
 
     sets = []
     for name in names:
@@ -511,7 +511,7 @@ def evaluate_predictor(
         predictor: `RuntimePredictor` or `training.predict.EmotionPredictor`.
         positives: Held-out ID utterances; those of classes the model lacks are left out.
         options: Set sizes and seed; the known emotions are the predictor's labels.
-        perturbed: Optional audio -> ODIN-with-perturbation scores (`training.odin`).
+        perturbed: Optional audio -> ODIN-with-perturbation scores (`training.ood.odin`).
     """
     from dataclasses import replace
 
