@@ -240,14 +240,13 @@ def _cross_validate(args: argparse.Namespace) -> int:
 def _evaluate_ood(args: argparse.Namespace, predictor, utterances, title: str) -> None:
     from streamser.errors import StreamserError
     from training.data import AudioCache
-    from training.ood.evaluation import (
+    from training.ood.evaluate_model import (
         checkpoint_calibration,
         evaluate_exported,
         evaluate_predictor,
-        print_ood,
         run_partition,
-        write_reports,
     )
+    from training.ood.report import print_ood, write_reports
     from training.ood.sets import OodSetOptions
 
     options = OodSetOptions(per_class=args.ood_per_class)

@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.export import export_checkpoint
     from training.model_card import write_model_card
     from training.neutral_check import real_speech_check
-    from training.ood.evaluation import evaluate_exported, fpr_summary, write_json
+    from training.ood.evaluate_model import evaluate_exported
+    from training.ood.report import fpr_summary, write_json
     from training.ood.sets import SET_NAMES
 
     model_path = args.models / "default.onnx"

@@ -2,7 +2,8 @@
 
 `calibration` makes the gate's parameters and thresholds at export, `sets` the OOD
 evaluation sets (with `music` for the non-speech set), `metrics` how well a score
-separates ID from OOD, `odin` ODIN with input perturbation, and `evaluation` the
-per-method, per-set evaluation of `streamser evaluate --ood`. The runtime's own
-scores live in `streamser.ood`.
+separates ID from OOD, `odin` ODIN with input perturbation, `evaluation` the
+per-method, per-set evaluation of `streamser evaluate --ood`, `evaluate_model` a
+model's outputs for it, and `report` its tables. The runtime's own scores live in
+`streamser.ood`.
 """
