@@ -196,15 +196,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
     from streamser.errors import StreamserError
     from streamser.labels import FOUR_CLASS, SEVEN_CLASS
     from training.classic import ClassicOptions
-    from training.crossval import (
-        ClassicRow,
-        CnnRow,
-        CrossValidation,
-        CrossValidationPlan,
-        markdown_table,
-        print_report,
-        selective_table,
-    )
+    from training.crossval import ClassicRow, CnnRow, CrossValidation, CrossValidationPlan
+    from training.crossval_report import markdown_table, print_report, selective_table
 
     data = tuple(d for d in [args.model, *args.data] if d is not None)
     if not data:

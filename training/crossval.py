@@ -11,7 +11,7 @@ Each row is a recogniser trained afresh per fold: an MSAC-SERNet variant (a
 TrainConfig) or a classic eGeMAPS reference (`training.classic`). Every fold is
 scored wideband and through a telephone channel (8 kHz, G.711 mu-law), the path
 contact-center audio takes. Finished folds are kept on disk, so an interrupted
-run resumes where it stopped.
+run resumes where it stopped. The report's tables are `training.crossval_report`.
 """
 
 from __future__ import annotations
@@ -462,54 +462,3 @@ def _utterance_key(utterances: list[Utterance]) -> str:
 
     names = "\n".join(str(u.path) for u in utterances)
     return hashlib.sha256(names.encode()).hexdigest()[:12]
-
-
-def markdown_table(report: dict) -> str:
-    """The report's rows as a Markdown table: UA and WA mean ± std per channel."""
-    lines = [
-        "| row | channel | UA | WA | per-class recall |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for s in report["summaries"]:
-        recall = ", ".join(f"{c} {r:.2f}" for c, r in s["recall"].items())
-        lines.append(
-            f"| {s['row']} | {s['channel']} | {s['ua_mean']:.3f} ± {s['ua_std']:.3f} "
-            f"| {s['wa_mean']:.3f} ± {s['wa_std']:.3f} | {recall} |"
-        )
-    return "\n".join(lines)
-
-
-def selective_table(report: dict) -> str:
-    """The gate per row and channel, means over folds, as a Markdown table."""
-    lines = [
-        "| row | channel | AURC | accuracy at 50 % / 80 % / 100 % coverage "
-        "| accepted at the threshold |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for row, channels in report.get("selective", {}).items():
-        for channel, gate in channels.items():
-            mean = gate["mean"]
-            lines.append(
-                f"| {row} | {channel} | {mean['aurc']:.3f} "
-                f"| {mean['accuracy_at_50%']:.3f} / {mean['accuracy_at_80%']:.3f} / "
-                f"{mean['accuracy_at_100%']:.3f} | {mean['threshold_coverage']:.1%} |"
-            )
-    return "\n".join(lines)
-
-
-def print_report(report: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{report['protocol']}: {', '.join(report['plan']['data'])}")
-    for column in ("row", "channel", "UA", "WA", "worst fold UA"):
-        table.add_column(column, justify="left" if column in ("row", "channel") else "right")
-    for s in report["summaries"]:
-        table.add_row(
-            s["row"],
-            s["channel"],
-            f"{s['ua_mean']:.3f} ± {s['ua_std']:.3f}",
-            f"{s['wa_mean']:.3f} ± {s['wa_std']:.3f}",
-            f"{min(s['fold_ua']):.3f}",
-        )
-    Console().print(table)

@@ -8,7 +8,7 @@ from string import Template
 import onnxruntime
 
 from streamser.metadata import METADATA_KEY, ModelMetadata
-from training.crossval import markdown_table, selective_table
+from training.crossval_report import markdown_table, selective_table
 from training.real_speech import REAL_SPEECH_SOURCES
 
 CARD = Template("""\

@@ -20,11 +20,10 @@ from training.crossval import (
     CrossValidation,
     CrossValidationPlan,
     FoldResult,
-    markdown_table,
-    selective_table,
     speaker_folds,
     summarise,
 )
+from training.crossval_report import markdown_table, selective_table
 
 
 def _utterances(speakers: int, per_speaker: int = 2) -> list[Utterance]:
