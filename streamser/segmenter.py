@@ -164,6 +164,14 @@ class Segmenter:
             return []
         return self._close(self.frames, cut=False)
 
+    def interrupt(self) -> list[Span]:
+        """The input skips ahead (audio left out): closes the open utterance and forgets
+        the frames before, so no span and no pre-roll reaches across the gap."""
+        spans = self.flush()
+        self._history.clear()
+        self._last_end = self.frames
+        return spans
+
     def _recent(self, count: int) -> list[bool]:
         """The last `count` decisions, oldest first; frames before the stream count as silence."""
         history = list(self._history)[-count:]

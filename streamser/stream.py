@@ -32,6 +32,8 @@ class Job:
         span: Where the audio is in the stream's ring.
         arrived: `time.monotonic()` when the span's last frame arrived.
         dropped: Set when the utterance was given up before the worker reached it.
+        skipped: Samples of audio the source left out before the span (`StreamFront.skip`):
+            the span's time on the stream's clock is its ring position plus this.
     """
 
     stream: int
@@ -39,6 +41,7 @@ class Job:
     span: Span
     arrived: float
     dropped: str | None = None
+    skipped: int = 0
 
 
 METER_SAMPLES = 1600
@@ -93,6 +96,7 @@ class StreamFront:
         self.counters = StreamCounters()
         self.meter = LevelMeter()
         self.speaker = SpeakerStatistics()  # read by speaker-normalised models only
+        self.skipped = 0
         self._pending = np.zeros(0, dtype=np.int16)
 
     def process(
@@ -132,7 +136,18 @@ class StreamFront:
         self._pending = np.zeros(0, dtype=np.int16)
         return [self._job(span, arrived) for span in self.segmenter.flush()]
 
+    def skip(self, samples: int, arrived: float) -> list[Job]:
+        """Audio the source left out (a paused or discarded stretch of a call): closes
+        the open utterance and moves the stream's clock on without writing or
+        segmenting anything, so a gap of any length costs nothing."""
+        self._pending = np.zeros(0, dtype=np.int16)
+        jobs = [self._job(span, arrived) for span in self.segmenter.interrupt()]
+        self.counters.samples += samples
+        self.skipped += samples
+        return jobs
+
     def reset(self) -> None:
+        self.skipped = 0
         self.segmenter.reset()
         self.ring.reset()
         self.counters = StreamCounters()
@@ -147,7 +162,7 @@ class StreamFront:
         seq = self.counters.segmented
         self.counters.segmented += 1
         self.ring.claim(span.start)
-        return Job(self.index, seq, span, arrived)
+        return Job(self.index, seq, span, arrived, skipped=self.skipped)
 
 
 class JobQueue:

@@ -80,8 +80,8 @@ class Worker:
         return UtteranceEvent(
             stream=front.name,
             seq=job.seq,
-            start=job.span.start / SAMPLE_RATE_HZ,
-            end=job.span.end / SAMPLE_RATE_HZ,
+            start=(job.span.start + job.skipped) / SAMPLE_RATE_HZ,
+            end=(job.span.end + job.skipped) / SAMPLE_RATE_HZ,
             latency_ms=latency_ms,
             model=self.model.short_sha,
             **fields,

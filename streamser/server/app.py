@@ -162,7 +162,13 @@ class Server:
                 return self._refuse(HTTPStatus.FORBIDDEN, "auth", "Twilio is not configured")
         if route == "audiohook":
             key = self.options.audiohook_api_key
-            if key is None and not self.options.loopback:
+            if key is None and token is not None:
+                # No AudioHook key of its own: the server's token guards it, as every
+                # other endpoint (AudioHook clients send it as their API key).
+                presented = request.headers.get("X-API-KEY") or bearer_token(request.headers)
+                if not same_secret(presented, token):
+                    return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "unauthorized")
+            elif key is None and not self.options.loopback:
                 return self._refuse(HTTPStatus.FORBIDDEN, "auth", "AudioHook is not configured")
             if key is not None:
                 reason = verify_audiohook(

@@ -10,8 +10,9 @@ messages add `serverseq` and `position`, server messages `clientseq`.
   in binary frames in the listed order. No acceptable offer -> `disconnect`.
 - `ping` -> `pong`; `update` -> `updated`; `paused`/`resumed` (also accepted as
   `pause`/`resume`): while paused no audio is expected; `resumed` and `discarded`
-  report audio the client left out, which is replaced by silence so event times
-  stay on the conversation's clock.
+  report audio the client left out: the call's clock skips over it (nothing is
+  synthesised, so a gap of any length costs nothing) and event times stay on the
+  conversation's clock.
 - Results go back as `event` messages, one entity per utterance
   (`streamser.utterance`, data: the native event) and a `streamser.summary`
   entity when the client sends `close`; then `closed`.
@@ -26,23 +27,18 @@ import re
 from typing import Any
 
 from streamser.events import Event, SummaryEvent
+from streamser.server.call_loop import Action, Adapter, Audio, End, Gap, Open, run_call
 from streamser.server.session import CallSession, CallSpec
 from streamser.server.wire import (
-    CLOSE_GOING_AWAY,
-    CLOSE_NORMAL,
     CLOSE_POLICY,
-    GONE,
     IDLE,
     MULAW_8K,
     STOP,
     Context,
     ProtocolError,
-    Reader,
-    StallGuard,
     check_size,
-    close_quietly,
-    is_signal,
     parse_json_object,
+    typed,
 )
 
 log = logging.getLogger(__name__)
@@ -50,8 +46,6 @@ log = logging.getLogger(__name__)
 PATH = "/audiohook"
 VERSION = "2"
 CHANNEL_STREAMS = {"external": "customer", "internal": "agent"}
-MAX_FILL_S = 600.0
-"""Longest stretch of discarded audio replaced by silence at once."""
 _DURATION = re.compile(r"PT(\d+(?:\.\d+)?)S")
 
 
@@ -84,14 +78,107 @@ def choose_media(offers: object, max_channels: int) -> dict[str, Any] | None:
     return None
 
 
-class _Link:
-    """The server side of one AudioHook session's message sequencing."""
+class AudioHookAdapter(Adapter):
+    """AudioHook's sequenced messages in and out; results as `event` messages."""
 
-    def __init__(self, ws) -> None:
-        self.ws = ws
+    protocol = "audiohook"
+
+    def __init__(self, ctx: Context, ws) -> None:
+        super().__init__(ctx, ws)
         self.session_id = ""
         self.seq = 0
         self.clientseq = 0
+        self.paused = False
+        self.closing = False
+        self._media: dict[str, Any] = {}
+
+    async def handle(self, message: str | bytes) -> list[Action]:
+        limits = self.ctx.limits
+        if isinstance(message, bytes):
+            check_size(message, limits.max_message_bytes)
+            if self.call is None:
+                raise ProtocolError("audio before open")
+            return [] if self.paused else [Audio(message)]
+        request = parse_json_object(message, limits.max_message_bytes)
+        kind = typed(request, "type", str, "message")
+        seq = typed(request, "seq", int, kind, None)
+        if seq is not None:
+            if seq != self.clientseq + 1:
+                log.warning("audiohook %s: seq %s after %s", self.session_id, seq, self.clientseq)
+            self.clientseq = seq
+        params = typed(request, "parameters", dict, kind, {})
+        if self.call is None and kind not in ("open", "ping", "error"):
+            raise ProtocolError(f"{kind!r} before open")
+        if kind == "open":
+            if self.call is not None:
+                raise ProtocolError("open: the session is already open")
+            return await self._open(request, params)
+        if kind == "ping":
+            await self.send("pong", {})
+        elif kind == "update":
+            await self.send("updated", {})
+        elif kind in ("paused", "pause"):
+            self.paused = True
+        elif kind in ("resumed", "resume"):
+            self.paused = False
+            if "discarded" in params:
+                return [Gap(parse_duration(params["discarded"]))]
+        elif kind == "discarded":
+            return [Gap(parse_duration(params.get("discarded", "PT0S")))]
+        elif kind == "close":
+            self.closing = True
+            return [End()]
+        elif kind == "error":
+            log.warning("audiohook %s: client error %s", self.session_id, params)
+        else:
+            raise ProtocolError(f"unknown message type {kind!r}")
+        return []
+
+    async def _open(self, request: dict[str, Any], params: dict[str, Any]) -> list[Action]:
+        self.session_id = str(request.get("id", ""))
+        header_org = self.ws.request.headers.get("Audiohook-Organization-Id")
+        if header_org and header_org != params.get("organizationId"):
+            await self.send("disconnect", {"reason": "unauthorized"})
+            return [End("failed", CLOSE_POLICY)]
+        media = choose_media(params.get("media"), self.ctx.limits.max_channels)
+        if media is None:
+            await self.send(
+                "disconnect", {"reason": "error", "info": "no supported media (need PCMU 8000 Hz)"}
+            )
+            return [End("failed", CLOSE_POLICY)]
+        self._media = media
+        spec = CallSpec(
+            call_id=str(params.get("conversationId") or self.session_id),
+            protocol="audiohook",
+            channels=tuple(CHANNEL_STREAMS[c] for c in media["channels"]),
+            format=MULAW_8K,
+            live=True,
+        )
+        return [Open(spec)]
+
+    async def opened(self, call: CallSession) -> None:
+        await self.send("opened", {"media": [self._media], "startPaused": False})
+
+    async def emit(self, event: Event) -> None:
+        kind = "streamser.summary" if isinstance(event, SummaryEvent) else "streamser.utterance"
+        await self.send("event", {"entities": [{"type": kind, "data": event.to_dict()}]})
+
+    async def interrupted(self, signal: str, timeout_s: float) -> End:
+        end = await super().interrupted(signal, timeout_s)
+        if signal in (STOP, IDLE):
+            # The server ends the session: ask the client to close (AudioHook's
+            # `disconnect`), and finish either way.
+            try:
+                await self.send(
+                    "disconnect", {"reason": "completed" if signal == STOP else "error"}
+                )
+            except Exception as error:  # already gone
+                log.debug("disconnect: %s", error)
+        return end
+
+    async def closed(self) -> None:
+        if self.closing:
+            await self.send("closed", {})
 
     async def send(self, kind: str, parameters: dict[str, Any]) -> None:
         self.seq += 1
@@ -108,117 +195,4 @@ class _Link:
 
 async def run(ctx: Context, ws) -> None:
     """Serves one AudioHook session."""
-    limits = ctx.limits
-    reader = Reader(ws, ctx.stop)
-    link = _Link(ws)
-    session: CallSession | None = None
-    paused = False
-    status, code = "completed", CLOSE_NORMAL
-    stall = StallGuard(ws)
-    closing = False
-
-    async def emit(event: Event) -> None:
-        kind = "streamser.summary" if isinstance(event, SummaryEvent) else "streamser.utterance"
-        await link.send("event", {"entities": [{"type": kind, "data": event.to_dict()}]})
-
-    async def fill(seconds: float) -> None:
-        if session is None or seconds <= 0:
-            return
-        frames = int(min(seconds, MAX_FILL_S) * MULAW_8K.sample_rate_hz)
-        silence = b"\xff" * (frames * len(session.channels))  # PCMU code of zero
-        await session.push_interleaved(silence)
-
-    try:
-        while True:
-            timeout = limits.open_timeout_s if session is None else limits.idle_timeout_s
-            message = await reader.next(timeout)
-            if is_signal(message, STOP) or is_signal(message, IDLE):
-                # The server ends the session: ask the client to close (AudioHook's
-                # `disconnect`), and finish either way.
-                status = "stopped"
-                code = CLOSE_GOING_AWAY if is_signal(message, STOP) else CLOSE_POLICY
-                reason = "completed" if is_signal(message, STOP) else "error"
-                try:
-                    await link.send("disconnect", {"reason": reason})
-                except Exception as error:  # already gone
-                    log.debug("disconnect: %s", error)
-                break
-            if is_signal(message, GONE):
-                status = "stopped"
-                break
-            try:
-                if isinstance(message, bytes):
-                    check_size(message, limits.max_message_bytes)
-                    if session is None:
-                        raise ProtocolError("audio before open")
-                    if not paused:
-                        await session.push_interleaved(message)
-                    continue
-                request = parse_json_object(message, limits.max_message_bytes)
-                seq = request.get("seq")
-                if isinstance(seq, int):
-                    if seq != link.clientseq + 1:
-                        log.warning(
-                            "audiohook %s: seq %s after %s", link.session_id, seq, link.clientseq
-                        )
-                    link.clientseq = seq
-                kind = request.get("type")
-                params = request.get("parameters") or {}
-                if kind == "open":
-                    if session is not None:
-                        raise ProtocolError("open: the session is already open")
-                    link.session_id = str(request.get("id", ""))
-                    header_org = ws.request.headers.get("Audiohook-Organization-Id")
-                    if header_org and header_org != params.get("organizationId"):
-                        await link.send("disconnect", {"reason": "unauthorized"})
-                        status, code = "failed", CLOSE_POLICY
-                        break
-                    media = choose_media(params.get("media"), limits.max_channels)
-                    if media is None:
-                        await link.send(
-                            "disconnect",
-                            {"reason": "error", "info": "no supported media (need PCMU 8000 Hz)"},
-                        )
-                        status, code = "failed", CLOSE_POLICY
-                        break
-                    spec = CallSpec(
-                        call_id=str(params.get("conversationId") or link.session_id),
-                        protocol="audiohook",
-                        channels=tuple(CHANNEL_STREAMS[c] for c in media["channels"]),
-                        format=MULAW_8K,
-                        live=True,
-                    )
-                    session = ctx.open_call(spec, emit, stall)
-                    await link.send("opened", {"media": [media], "startPaused": False})
-                elif kind == "ping":
-                    await link.send("pong", {})
-                elif kind == "update":
-                    await link.send("updated", {})
-                elif kind in ("paused", "pause"):
-                    paused = True
-                elif kind in ("resumed", "resume"):
-                    paused = False
-                    if "discarded" in params:
-                        await fill(parse_duration(params["discarded"]))
-                elif kind == "discarded":
-                    await fill(parse_duration(params.get("discarded", "PT0S")))
-                elif kind == "close":
-                    closing = True
-                    break
-                elif kind == "error":
-                    log.warning("audiohook %s: client error %s", link.session_id, params)
-                else:
-                    raise ProtocolError(f"unknown message type {kind!r}")
-            except ProtocolError as error:
-                ctx.metrics.rejected.labels(error.reason).inc()
-                log.warning("audiohook %s: %s", link.session_id or "?", error)
-    finally:
-        reader.close()
-        if session is not None:
-            await ctx.close_call(session, status, stall.stalled)
-        if closing:
-            try:
-                await link.send("closed", {})
-            except Exception as error:  # the client left without waiting
-                log.debug("closed: %s", error)
-        await close_quietly(ws, code)
+    await run_call(ctx, ws, AudioHookAdapter(ctx, ws))

@@ -14,23 +14,17 @@ from typing import Any
 
 from streamser.audio import AudioFormat, Encoding
 from streamser.events import Event
+from streamser.server.call_loop import Action, Adapter, Audio, End, Open, run_call
 from streamser.server.session import CallSession, CallSpec
 from streamser.server.wire import (
-    CLOSE_GOING_AWAY,
-    CLOSE_NORMAL,
     CLOSE_POLICY,
-    GONE,
     IDLE,
-    STOP,
     Context,
     ProtocolError,
-    Reader,
-    StallGuard,
     check_size,
-    close_quietly,
     error_line,
-    is_signal,
     parse_json_object,
+    typed,
 )
 
 log = logging.getLogger(__name__)
@@ -44,21 +38,20 @@ MAX_ID_CHARS = 128
 
 def parse_start(message: dict[str, Any], max_channels: int) -> CallSpec:
     """A `start` message -> the call's spec, or ProtocolError naming the bad field."""
-    stream_id = message.get("stream_id")
-    if not isinstance(stream_id, str) or not 0 < len(stream_id) <= MAX_ID_CHARS:
+    stream_id = typed(message, "stream_id", str, "start")
+    if not 0 < len(stream_id) <= MAX_ID_CHARS:
         raise ProtocolError(f"start: stream_id must be a string of 1..{MAX_ID_CHARS} characters")
-    encoding = message.get("encoding", "s16le")
+    encoding = typed(message, "encoding", str, "start", "s16le")
     if encoding not in ENCODINGS:
         raise ProtocolError(f"start: encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
-    rate = message.get("sample_rate")
+    rate = typed(message, "sample_rate", int, "start")
     if rate not in RATES_HZ:
         raise ProtocolError(
             f"start: sample_rate {rate!r} is not one of {', '.join(map(str, RATES_HZ))}"
         )
-    channels = message.get("channels", ["ch0"])
+    channels = typed(message, "channels", list, "start", ["ch0"])
     if (
-        not isinstance(channels, list)
-        or not 1 <= len(channels) <= max_channels
+        not 1 <= len(channels) <= max_channels
         or not all(isinstance(c, str) and 0 < len(c) <= MAX_ID_CHARS for c in channels)
         or len(set(channels)) != len(channels)
     ):
@@ -75,63 +68,49 @@ def parse_start(message: dict[str, Any], max_channels: int) -> CallSpec:
     )
 
 
+class NativeAdapter(Adapter):
+    """`start` (JSON), binary audio, `stop`; every event and error goes back as a line."""
+
+    protocol = "native"
+
+    async def handle(self, message: str | bytes) -> list[Action]:
+        limits = self.ctx.limits
+        if isinstance(message, bytes):
+            check_size(message, limits.max_message_bytes)
+            if self.call is None:
+                raise ProtocolError("audio before start; send a start message first")
+            return [Audio(message)]
+        request = parse_json_object(message, limits.max_message_bytes)
+        kind = typed(request, "type", str, "message")
+        if kind == "start":
+            if self.call is not None:
+                raise ProtocolError("start: the stream has already started")
+            return [Open(parse_start(request, limits.max_channels))]
+        if kind == "stop":
+            if self.call is None:
+                raise ProtocolError("stop before start")
+            return [End()]
+        raise ProtocolError(f"unknown message type {kind!r} (expected start or stop)")
+
+    async def emit(self, event: Event) -> None:
+        await self.ws.send(event.to_json())
+
+    async def opened(self, call: CallSession) -> None:
+        await self.ws.send(json.dumps(_started(self.ctx, call.spec)))
+
+    async def rejected(self, error: ProtocolError) -> None:
+        await self.ws.send(error_line(str(error), fatal=error.fatal))
+
+    async def interrupted(self, signal: str, timeout_s: float) -> End:
+        if signal == IDLE:
+            await self.ws.send(error_line(f"no message for {timeout_s:g} s; closing", fatal=True))
+            return End("stopped", CLOSE_POLICY)
+        return await super().interrupted(signal, timeout_s)
+
+
 async def run(ctx: Context, ws) -> None:
     """Serves one native connection from handshake to close."""
-    limits = ctx.limits
-    reader = Reader(ws, ctx.stop)
-    session: CallSession | None = None
-    status, code = "completed", CLOSE_NORMAL
-    stall = StallGuard(ws)
-
-    async def emit(event: Event) -> None:
-        await ws.send(event.to_json())
-
-    async def reject(error: ProtocolError) -> None:
-        ctx.metrics.rejected.labels(error.reason).inc()
-        await ws.send(error_line(str(error)))
-
-    try:
-        while True:
-            timeout = limits.open_timeout_s if session is None else limits.idle_timeout_s
-            message = await reader.next(timeout)
-            if is_signal(message, STOP):
-                status, code = "stopped", CLOSE_GOING_AWAY
-                break
-            if is_signal(message, IDLE):
-                await ws.send(error_line(f"no message for {timeout:g} s; closing", fatal=True))
-                status, code = "stopped", CLOSE_POLICY
-                break
-            if is_signal(message, GONE):
-                status = "stopped"
-                break
-            try:
-                if isinstance(message, bytes):
-                    check_size(message, limits.max_message_bytes)
-                    if session is None:
-                        raise ProtocolError("audio before start; send a start message first")
-                    await session.push_interleaved(message)
-                    continue
-                request = parse_json_object(message, limits.max_message_bytes)
-                kind = request.get("type")
-                if kind == "start":
-                    if session is not None:
-                        raise ProtocolError("start: the stream has already started")
-                    spec = parse_start(request, limits.max_channels)
-                    session = ctx.open_call(spec, emit, stall)
-                    await ws.send(json.dumps(_started(ctx, spec)))
-                elif kind == "stop":
-                    if session is None:
-                        raise ProtocolError("stop before start")
-                    break
-                else:
-                    raise ProtocolError(f"unknown message type {kind!r} (expected start or stop)")
-            except ProtocolError as error:
-                await reject(error)
-    finally:
-        reader.close()
-        if session is not None:
-            await ctx.close_call(session, status, stall.stalled)
-        await close_quietly(ws, code)
+    await run_call(ctx, ws, NativeAdapter(ctx, ws))
 
 
 def _started(ctx: Context, spec: CallSpec) -> dict[str, Any]:

@@ -166,6 +166,14 @@ class CallSession:
         if whole:
             await self._feed(index, decode_samples(data[:whole], self.spec.format))
 
+    async def skip(self, seconds: float) -> None:
+        """Audio the client left out: every channel's clock moves on by `seconds`."""
+        arrived = time.monotonic()
+        for channel in self.channels:
+            channel.remainder = b""
+            jobs = channel.front.skip(round(seconds * SAMPLE_RATE_HZ), arrived)
+            await self._submit(channel, jobs)
+
     async def finish(
         self, status: RunStatus = "completed", error: str | None = None
     ) -> SummaryEvent:

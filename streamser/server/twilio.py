@@ -29,21 +29,18 @@ from typing import Any
 
 from streamser.events import Event
 from streamser.server.auth import bearer_token, same_secret
-from streamser.server.session import CallSession, CallSpec
+from streamser.server.call_loop import Action, Adapter, Audio, End, Open, run_call
+from streamser.server.session import CallSpec
 from streamser.server.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_POLICY,
-    GONE,
-    IDLE,
     MULAW_8K,
-    STOP,
     Context,
     ProtocolError,
-    Reader,
     close_quietly,
-    is_signal,
     parse_json_object,
+    typed,
 )
 
 log = logging.getLogger(__name__)
@@ -57,21 +54,22 @@ SUBSCRIBER_QUEUE = 1024
 
 def parse_start(message: dict[str, Any], max_channels: int) -> tuple[CallSpec, dict[str, Any]]:
     """Twilio's `start` -> (the call's spec, its customParameters)."""
-    start = message.get("start")
-    if not isinstance(start, dict):
-        raise ProtocolError("start: missing start object")
-    call_sid = start.get("callSid") or start.get("streamSid") or message.get("streamSid")
-    if not isinstance(call_sid, str) or not call_sid:
+    start = typed(message, "start", dict, "start")
+    call_sid = (
+        typed(start, "callSid", str, "start", "")
+        or typed(start, "streamSid", str, "start", "")
+        or typed(message, "streamSid", str, "start", "")
+    )
+    if not call_sid:
         raise ProtocolError("start: missing callSid")
-    media_format = start.get("mediaFormat") or {}
-    if (
-        media_format.get("encoding", "audio/x-mulaw") != "audio/x-mulaw"
-        or int(media_format.get("sampleRate", 8000)) != 8000
-        or int(media_format.get("channels", 1)) != 1
-    ):
+    media_format = typed(start, "mediaFormat", dict, "start", {})
+    encoding = typed(media_format, "encoding", str, "start.mediaFormat", "audio/x-mulaw")
+    rate = typed(media_format, "sampleRate", int, "start.mediaFormat", 8000)
+    channels = typed(media_format, "channels", int, "start.mediaFormat", 1)
+    if (encoding, rate, channels) != ("audio/x-mulaw", 8000, 1):
         raise ProtocolError(f"start: unsupported mediaFormat {media_format!r}")
-    tracks = start.get("tracks") or ["inbound"]
-    if not isinstance(tracks, list) or not all(t in TRACK_STREAMS for t in tracks):
+    tracks = typed(start, "tracks", list, "start", ["inbound"]) or ["inbound"]
+    if not all(isinstance(t, str) and t in TRACK_STREAMS for t in tracks):
         raise ProtocolError(f"start: tracks must be inbound and/or outbound, got {tracks!r}")
     tracks = list(dict.fromkeys(tracks))[:max_channels]
     spec = CallSpec(
@@ -81,94 +79,93 @@ def parse_start(message: dict[str, Any], max_channels: int) -> tuple[CallSpec, d
         format=MULAW_8K,
         live=True,
     )
-    params = start.get("customParameters") or {}
-    return spec, params if isinstance(params, dict) else {}
+    return spec, typed(start, "customParameters", dict, "start", {})
+
+
+def parse_media(message: dict[str, Any]) -> tuple[str, bytes]:
+    """Twilio's `media` -> (its track, the mu-law bytes)."""
+    media = typed(message, "media", dict, "media")
+    track = typed(media, "track", str, "media", "inbound")
+    payload = typed(media, "payload", str, "media", "")
+    try:
+        return track, base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("media: payload is not base64") from None
+
+
+class TwilioAdapter(Adapter):
+    """Twilio's events in; results out to the call's subscribers (and, with
+    `--twilio-echo`, the media socket). Twilio reads nothing else we send."""
+
+    protocol = "twilio"
+
+    def __init__(self, ctx: Context, ws) -> None:
+        super().__init__(ctx, ws)
+        self._tracks: dict[str, int] = {}
+        # A signed upgrade (checked before the handshake) or the bearer header needs
+        # no token parameter.
+        options = ctx.options
+        self._header_ok = (
+            options.token is None
+            or options.twilio_auth_token is not None
+            or same_secret(bearer_token(ws.request.headers), options.token)
+        )
+        self._call_id: str | None = None  # set once this stream owns the call SID
+
+    async def handle(self, message: str | bytes) -> list[Action]:
+        request = parse_json_object(message, self.ctx.limits.max_message_bytes)
+        kind = typed(request, "event", str, "message")
+        if self.call is None and kind not in ("connected", "start"):
+            # Nothing but the handshake before `start` authenticates the stream.
+            raise ProtocolError(f"{kind!r} before start", fatal=True)
+        if kind == "media":
+            track, payload = parse_media(request)
+            index = self._tracks.get(track)
+            return [] if index is None else [Audio(payload, channel=index)]
+        if kind == "start":
+            if self.call is not None:
+                raise ProtocolError("start: the stream has already started")
+            return self._start(request)
+        if kind == "stop":
+            return [End()]
+        if kind in ("connected", "mark", "dtmf"):
+            return []
+        raise ProtocolError(f"unknown event {kind!r}")
+
+    def _start(self, request: dict[str, Any]) -> list[Action]:
+        spec, params = parse_start(request, self.ctx.limits.max_channels)
+        if not self._header_ok and not same_secret(params.get("token"), self.ctx.options.token):
+            self.ctx.metrics.refused.labels("auth").inc()
+            log.warning("Twilio stream %s refused: no valid token", spec.call_id)
+            return [End("failed", CLOSE_POLICY)]
+        if spec.call_id in self.ctx.calls:
+            self.ctx.metrics.refused.labels("duplicate").inc()
+            log.warning("Twilio stream refused: call %s is already streaming", spec.call_id)
+            return [End("failed", CLOSE_POLICY)]
+        self._tracks = {
+            track: spec.channels.index(stream)
+            for track, stream in TRACK_STREAMS.items()
+            if stream in spec.channels
+        }
+        self.ctx.calls.add(spec.call_id)
+        self._call_id = spec.call_id
+        return [Open(spec)]
+
+    async def emit(self, event: Event) -> None:
+        line = event.to_json()
+        publish(self.ctx, self._call_id or "", line)
+        if self.ctx.options.twilio_echo:
+            await self.ws.send(line)
+
+    async def closed(self) -> None:
+        if self._call_id is not None:
+            self.ctx.calls.discard(self._call_id)
+            end_subscribers(self.ctx, self._call_id)
 
 
 async def run(ctx: Context, ws) -> None:
     """Serves one Twilio media stream."""
-    limits = ctx.limits
-    reader = Reader(ws, ctx.stop)
-    session: CallSession | None = None
-    tracks: dict[str, int] = {}
-    call_id = ""
-    status, code = "completed", CLOSE_NORMAL
-    # A signed upgrade (checked before the handshake) or the bearer header needs no
-    # token parameter.
-    header_ok = (
-        ctx.options.token is None
-        or ctx.options.twilio_auth_token is not None
-        or same_secret(bearer_token(ws.request.headers), ctx.options.token)
-    )
-
-    async def emit(event: Event) -> None:
-        line = event.to_json()
-        publish(ctx, call_id, line)
-        if ctx.options.twilio_echo:
-            await ws.send(line)
-
-    try:
-        while True:
-            timeout = limits.open_timeout_s if session is None else limits.idle_timeout_s
-            message = await reader.next(timeout)
-            if is_signal(message, STOP):
-                status, code = "stopped", CLOSE_GOING_AWAY
-                break
-            if is_signal(message, IDLE):
-                status, code = "stopped", CLOSE_POLICY
-                break
-            if is_signal(message, GONE):
-                status = "stopped"
-                break
-            try:
-                request = parse_json_object(message, limits.max_message_bytes)
-                kind = request.get("event")
-                if kind == "media":
-                    if session is None:
-                        raise ProtocolError("media before start")
-                    media = request.get("media") or {}
-                    index = tracks.get(media.get("track", "inbound"))
-                    if index is None:
-                        continue  # a track the start did not announce
-                    try:
-                        payload = base64.b64decode(media.get("payload", ""), validate=True)
-                    except (binascii.Error, ValueError):
-                        raise ProtocolError("media: payload is not base64") from None
-                    await session.push_channel(index, payload)
-                elif kind == "start":
-                    if session is not None:
-                        raise ProtocolError("start: the stream has already started")
-                    spec, params = parse_start(request, limits.max_channels)
-                    if not header_ok and not same_secret(params.get("token"), ctx.options.token):
-                        ctx.metrics.refused.labels("auth").inc()
-                        log.warning("Twilio stream %s refused: no valid token", spec.call_id)
-                        status, code = "failed", CLOSE_POLICY
-                        return
-                    call_id = spec.call_id
-                    tracks = {
-                        t: spec.channels.index(s)
-                        for t, s in TRACK_STREAMS.items()
-                        if s in spec.channels
-                    }
-                    ctx.calls.add(call_id)
-                    session = ctx.open_call(spec, emit)
-                elif kind == "stop":
-                    break
-                elif kind in ("connected", "mark", "dtmf"):
-                    log.debug("twilio %s: %s", call_id, kind)
-                else:
-                    raise ProtocolError(f"unknown event {kind!r}")
-            except ProtocolError as error:
-                # Twilio reads nothing we send: count it and go on.
-                ctx.metrics.rejected.labels(error.reason).inc()
-                log.warning("twilio %s: %s", call_id or "?", error)
-    finally:
-        reader.close()
-        if session is not None:
-            await ctx.close_call(session, status)
-            ctx.calls.discard(call_id)
-            end_subscribers(ctx, call_id)
-        await close_quietly(ws, code)
+    await run_call(ctx, ws, TwilioAdapter(ctx, ws))
 
 
 def publish(ctx: Context, call_id: str, line: str) -> None:
@@ -197,19 +194,29 @@ def _close_queue(queue: asyncio.Queue[str | None]) -> None:
 
 
 async def subscribe(ctx: Context, ws, call_id: str) -> None:
-    """Sends a call's events to a subscriber until the call ends (or it has not begun and
-    the server stops)."""
+    """Sends a call's events to a subscriber until the call ends. A subscriber whose call
+    has not begun within `Limits.idle_timeout_s` (or when the server stops) is closed."""
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
     ctx.subscribers.setdefault(call_id, set()).add(queue)
     closed = asyncio.ensure_future(ws.wait_closed())
     stopping = asyncio.ensure_future(ctx.stop.wait())
     code = CLOSE_NORMAL
+    loop = asyncio.get_running_loop()
+    start_by = loop.time() + ctx.limits.idle_timeout_s
     try:
         while True:
             getter = asyncio.ensure_future(queue.get())
+            waiting = call_id not in ctx.calls and queue.empty()
             done, _ = await asyncio.wait(
-                {getter, closed, stopping}, return_when=asyncio.FIRST_COMPLETED
+                {getter, closed, stopping},
+                timeout=max(0.0, start_by - loop.time()) if waiting else None,
+                return_when=asyncio.FIRST_COMPLETED,
             )
+            if not done:  # the call it waits for has not begun: free the slot
+                getter.cancel()
+                log.info("subscriber of %s: no such call began; closing", call_id)
+                code = CLOSE_POLICY
+                break
             if getter not in done:
                 getter.cancel()
                 if closed in done:

@@ -39,14 +39,22 @@ GONE = "gone"
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_INTERNAL_ERROR = 1011
 
 
 class ProtocolError(Exception):
-    """A client message that breaks the protocol; its text goes back to the client."""
+    """A client message that breaks the protocol; its text goes back to the client.
 
-    def __init__(self, message: str, reason: str = "malformed") -> None:
+    Attributes:
+        reason: Label for the `streamser_rejected_messages_total` metric.
+        fatal: The message is not what its schema says (a field of the wrong type):
+            the call ends (`failed`, close 1008) rather than guess what was meant.
+    """
+
+    def __init__(self, message: str, reason: str = "malformed", fatal: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        self.fatal = fatal
 
 
 @dataclass
@@ -160,6 +168,31 @@ def parse_json_object(message: str | bytes, limit: int) -> dict[str, Any]:
         raise ProtocolError(f"malformed JSON at character {error.pos}: {error.msg}") from None
     if not isinstance(value, dict):
         raise ProtocolError("expected a JSON object")
+    return value
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+_REQUIRED = object()
+
+
+def typed(obj: dict[str, Any], name: str, kind: type, where: str, default: Any = _REQUIRED) -> Any:
+    """`obj[name]` if it has the JSON type the protocol's schema gives it.
+
+    A missing field gets `default` (required when there is none); a field of the
+    wrong type is a fatal ProtocolError: the client is not speaking this protocol.
+    """
+    if name not in obj or obj[name] is None:
+        if default is _REQUIRED:
+            raise ProtocolError(f"{where}: {name} is missing", "schema", fatal=True)
+        return default
+    value = obj[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(
+            f"{where}: {name} must be {_TYPE_NAMES.get(kind, kind.__name__)}, "
+            f"not {type(value).__name__}",
+            "schema",
+            fatal=True,
+        )
     return value
 
 

@@ -122,3 +122,31 @@ def test_dropped_utterances_do_not_enter_the_latency_record(loaded_model):
     )
     recognised = [e for e in utterances(events) if e.status != "dropped"]
     assert events[-1].latency_ms.count == len(recognised) < 8
+
+
+def test_a_gap_moves_the_clock_without_writing_or_segmenting_it(loaded_model):
+    speech = to_int16(conversation([1.0], gap_s=0.6)).tobytes()
+    spec = CallSpec("call-1", "audiohook", ("ch0",), PCM_16K, live=True)
+
+    async def main():
+        pool = InferencePool(Worker.for_model(loaded_model, OodOptions()), threads=1)
+        events = []
+
+        async def emit(event):
+            events.append(event)
+
+        session = CallSession(spec, pool, RecognizerOptions(), Limits(), emit)
+        await session.push_interleaved(speech)
+        await session.skip(3600.0)  # an hour the client left out
+        await session.push_interleaved(speech)
+        await session.finish()
+        pool.close()
+        return session.streams.fronts[0], events
+
+    front, events = asyncio.run(main())
+    first, second = utterances(events)
+    seconds_sent = len(speech) / 2 / 16000
+    assert second.start == pytest.approx(3600.0 + seconds_sent + first.start, abs=0.03)
+    assert front.ring.written == 2 * len(speech) // 2  # only what was sent
+    assert front.segmenter.frames == front.ring.written // 480
+    assert events[-1].streams["ch0"].audio_s == pytest.approx(3600.0 + 2 * len(speech) / 32000)
