@@ -7,7 +7,7 @@ the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol, TextIO
 
 from streamser.events import (
@@ -63,19 +63,6 @@ class TextSink:
         self._stream.flush()
         if self._close_stream:
             self._stream.close()
-
-
-class CallbackSink:
-    """Calls a function with every event."""
-
-    def __init__(self, callback: Callable[[Event], None]) -> None:
-        self._callback = callback
-
-    def emit(self, event: Event) -> None:
-        self._callback(event)
-
-    def close(self) -> None:
-        pass
 
 
 class FanOut:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from streamser.cli.command import Command
 from streamser.errors import MissingExtraError
+from streamser.metadata import OOD_METHODS
 
 
 def _require_training_extra(command: str) -> None:
@@ -292,7 +293,7 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="model name recorded in the metadata")
     parser.add_argument(
         "--ood-method",
-        choices=["mahalanobis", "knn", "energy", "msp", "max_logit"],
+        choices=OOD_METHODS,
         help="the OOD gate's score (default: mahalanobis; energy for `streamser adapt` "
         "checkpoints, which keep no labelled embeddings)",
     )

@@ -35,6 +35,7 @@ from pathlib import Path
 import tomllib
 
 from streamser.labels import FOUR_CLASS, SEVEN_CLASS
+from streamser.models import DEFAULT_MODEL_FILE
 from training.classic import ClassicOptions
 from training.config import TrainConfig
 from training.corpora import Utterance
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.ood.report import fpr_summary, write_json
     from training.ood.sets import SET_NAMES
 
-    model_path = args.models / "default.onnx"
+    model_path = args.models / DEFAULT_MODEL_FILE
     export_checkpoint(checkpoints["shipped"], model_path, name=MODEL_NAME, data=shipped_data)
     title = f"{MODEL_NAME}: held-out EmoDB speakers (the calibration set) vs OOD sets"
     ood = evaluate_exported(

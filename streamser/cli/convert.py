@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from streamser.audio import AudioFormat, Encoding, StreamConverter, open_audio
-from streamser.audio.formats import encode_samples, int16_to_float
 from streamser.audio.wav import wav_header_bytes
 from streamser.cli.audio_args import add_input_options, channel_mode_from, raw_format_from
 from streamser.cli.command import Command
@@ -59,7 +60,7 @@ class _WavSink:
         stream.write(wav_header_bytes(self.FORMAT, data_bytes=None))
 
     def write(self, samples) -> None:
-        data = encode_samples(int16_to_float(samples), Encoding.PCM_S16)
+        data = np.asarray(samples, dtype="<i2").tobytes()  # canonical int16 is the WAV's format
         self._stream.write(data)
         self._data_bytes += len(data)
 
