@@ -20,6 +20,7 @@ from typing import TextIO
 
 from streamser.cli.audio_args import add_input_options, channel_mode_from, raw_format_from
 from streamser.cli.command import Command
+from streamser.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from streamser.errors import StreamserError
 from streamser.model import EmotionModel, ModelOptions
 from streamser.ood import OodOptions
@@ -29,10 +30,6 @@ from streamser.segmenter import SegmenterOptions
 from streamser.sinks import EventSink, FanOut, JsonlSink, TextSink
 from streamser.sources.base import Source
 from streamser.vad import VAD_KINDS, VadOptions
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 _SEGMENTER = SegmenterOptions()
 _VAD = VadOptions()

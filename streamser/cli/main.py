@@ -15,11 +15,8 @@ from importlib.metadata import entry_points
 
 from streamser import __version__
 from streamser.cli.command import Command
+from streamser.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from streamser.errors import StreamserError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 ENTRY_POINT_GROUP = "streamser.commands"
 
@@ -88,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"streamser {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`streamser ... | head`): not an error of ours.
         sys.stderr.close()

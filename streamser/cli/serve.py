@@ -15,9 +15,8 @@ import signal
 import sys
 
 from streamser.cli.command import Command
+from streamser.cli.exit_codes import EXIT_OK
 from streamser.errors import StreamserError
-
-EXIT_OK = 0
 
 
 class JsonLogFormatter(logging.Formatter):
