@@ -23,6 +23,9 @@ REASON_OOD = "ood"
 """Status `uncertain`: the OOD gate rejected the utterance; label withheld, scores kept."""
 REASON_OVERRUN = "overrun"
 """Status `dropped`: the ring overwrote the utterance before the worker reached it."""
+REASON_ERROR = "error"
+"""Status `dropped`: the model failed on this utterance (the failure is logged); the
+stream goes on."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class StreamCounts:
         segmented: Utterances the segmenter handed to the worker.
         ok: Utterances with a label.
         uncertain: Utterances the OOD gate rejected.
-        dropped: Utterances lost to an overrun.
+        dropped: Utterances lost to an overrun or a model failure.
         too_short: Speech bursts under the minimum speech length, not segmented.
     """
 
@@ -176,7 +179,7 @@ class UtteranceEvent(Event):
     Attributes:
         start, end: Seconds from the start of the stream.
         status: "ok", "uncertain" or "dropped".
-        reason: Why not ok ("ood", "overrun"); None when ok.
+        reason: Why not ok ("ood", "overrun", "error"); None when ok.
         label: The emotion when ok; None otherwise.
         confidence: Probability of the top class; None when dropped.
         scores: Label -> probability; empty when dropped.

@@ -6,6 +6,8 @@ the job and its stream's front carry, so one worker serves every stream.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 import numpy as np
@@ -15,6 +17,7 @@ from streamser.constants import SAMPLE_RATE_HZ
 from streamser.events import (
     DROPPED,
     OK,
+    REASON_ERROR,
     REASON_OOD,
     REASON_OVERRUN,
     UNCERTAIN,
@@ -24,6 +27,12 @@ from streamser.events import (
 from streamser.model import EmotionModel
 from streamser.ood import OodGate, OodOptions, softmax
 from streamser.stream import Job, StreamFront
+
+log = logging.getLogger(__name__)
+
+LOGGED_FAILURES = 10
+"""Model failures logged in full; after that, one line every `FAILURE_LOG_EVERY`."""
+FAILURE_LOG_EVERY = 1000
 
 
 class Worker:
@@ -38,6 +47,8 @@ class Worker:
     def __init__(self, model: EmotionModel, gate: OodGate) -> None:
         self.model = model
         self.gate = gate
+        self.failures = 0
+        self._failures_lock = threading.Lock()
 
     @classmethod
     def for_model(cls, model: EmotionModel, ood: OodOptions) -> Worker:
@@ -54,9 +65,14 @@ class Worker:
         if samples is None:
             front.counters.dropped += 1
             return self._event(job, front, status=DROPPED, reason=job.dropped or REASON_OVERRUN)
-        inference = self.model.infer(int16_to_float(samples), front.speaker)
-        probabilities = softmax(inference.logits)
-        decision = self.gate.judge(inference)
+        try:
+            inference = self.model.infer(int16_to_float(samples), front.speaker)
+            probabilities = softmax(inference.logits)
+            decision = self.gate.judge(inference)
+        except Exception as error:  # one utterance lost, never the stream
+            self._log_failure(job, front, error)
+            front.counters.dropped += 1
+            return self._event(job, front, status=DROPPED, reason=REASON_ERROR)
         top = int(np.argmax(probabilities))
         if decision.accepted:
             front.counters.ok += 1
@@ -74,6 +90,17 @@ class Worker:
             },
             ood=OodReport(decision.method, decision.score, decision.threshold),
         )
+
+    def _log_failure(self, job: Job, front: StreamFront, error: Exception) -> None:
+        with self._failures_lock:
+            self.failures += 1
+            count = self.failures
+        if count <= LOGGED_FAILURES:
+            log.error(
+                "model failed on %s utterance %d; dropped it", front.name, job.seq, exc_info=error
+            )
+        elif count % FAILURE_LOG_EVERY == 0:
+            log.error("model failed on %d utterances so far (latest: %s)", count, error)
 
     def _event(self, job: Job, front: StreamFront, **fields) -> UtteranceEvent:
         latency_ms = (time.monotonic() - job.arrived) * 1000.0
