@@ -3,6 +3,10 @@
 WAV and raw PCM go through streamser's own forward-only decoder, so a pipe works
 as well as a file and errors carry byte offsets. Other containers that libsndfile
 reads (FLAC, OGG/Vorbis, AIFF, ...) are supported from paths.
+
+Truncated WAV or raw PCM (a recording cut short, a pipe that broke, a data chunk
+that is not whole frames) is not an error: every whole frame is decoded, a partial
+last frame is dropped, and one warning names the input and what was lost.
 """
 
 from __future__ import annotations
@@ -88,28 +92,25 @@ class PcmStreamReader(AudioReader):
             whole = len(data) - len(data) % frame_bytes
             if whole:
                 yield decode_samples(data[:whole], self.format)
-            if len(data) < want:  # end of stream
-                if whole != len(data):
-                    raise self._cursor.error(
-                        self._cursor.offset - (len(data) - whole),
-                        f"stream ends inside a frame: {len(data) - whole} trailing bytes, "
-                        f"frames are {frame_bytes} bytes ({self.format.describe()})",
-                    )
-                if self._remaining:
-                    log.warning(
-                        "%s: data chunk declares %d bytes but the stream ended after %d",
-                        self.name,
-                        self._declared,
-                        self._cursor.offset - start,
-                    )
+            if len(data) < want or whole != len(data):
+                self._end_early(self._cursor.offset - start, len(data) - whole, len(data) < want)
                 return
-            if whole != len(data):
-                # Only possible when the declared data length is not whole frames.
-                raise self._cursor.error(
-                    self._cursor.offset - (len(data) - whole),
-                    f"data chunk length {self._declared} is not a whole number of "
-                    f"{frame_bytes}-byte frames",
-                )
+
+    def _end_early(self, read: int, partial: int, stream_ended: bool) -> None:
+        """Truncated input: the whole frames were decoded; one warning says what was lost."""
+        lost = []
+        if stream_ended and self._remaining:
+            lost.append(
+                f"the data chunk declares {self._declared} bytes, the stream ended after {read}"
+            )
+        if partial:
+            lost.append(
+                f"the last {partial} bytes (from byte {self._cursor.offset - partial}) are a "
+                f"partial {self.format.bytes_per_frame}-byte frame ({self.format.describe()}) "
+                "and were dropped"
+            )
+        if lost:
+            log.warning("%s: truncated input: %s", self.name, "; ".join(lost))
 
     def close(self) -> None:
         if self._owned is not None:

@@ -64,11 +64,36 @@ def test_raw_pcm_with_a_declared_format():
     np.testing.assert_allclose(decoded, signal, atol=0.02)
 
 
-def test_raw_input_that_ends_inside_a_frame_is_an_error_with_the_offset():
+def test_raw_input_that_ends_inside_a_frame_keeps_the_whole_frames_and_warns_once(caplog):
     fmt = AudioFormat(16000, 1, Encoding.PCM_S16)
     with open_audio(io.BytesIO(b"\x00" * 1001), raw_format=fmt) as reader:
-        with pytest.raises(AudioFormatError, match="byte 1000: stream ends inside a frame"):
-            reader.read_all()
+        decoded = reader.read_all()
+    assert decoded.shape == (500, 1)
+    [warning] = caplog.messages
+    assert warning.startswith("<stream>: truncated input: the last 1 bytes (from byte 1000)")
+
+
+@pytest.mark.parametrize("cut", [0, 1], ids=["on a sample boundary", "mid-sample"])
+def test_a_wav_file_cut_short_decodes_every_whole_frame_and_warns_once(tmp_path, caplog, cut):
+    signal = np.stack([sine(200, 0.1, 8000), sine(300, 0.1, 8000)], axis=1)  # 4-byte frames
+    full = wav_bytes(signal, 8000)
+    path = tmp_path / "cut.wav"
+    path.write_bytes(full[: 44 + 4 * 500 + cut])
+    with open_audio(path) as reader:
+        decoded = reader.read_all()
+    np.testing.assert_array_equal(decoded, open_audio(io.BytesIO(full)).read_all()[:500])
+    [warning] = caplog.messages
+    assert warning.startswith(f"{path}: truncated input: the data chunk declares 3200 bytes")
+    assert ("partial 4-byte frame" in warning) == bool(cut)
+
+
+def test_a_data_chunk_that_is_not_whole_frames_loses_only_its_partial_frame(caplog):
+    data = bytearray(wav_bytes(sine(200, 0.01, 16000), 16000) + b"\x7f")
+    data[40:44] = (320 + 1).to_bytes(4, "little")  # 160 frames of 2 bytes, and one byte
+    with open_audio(io.BytesIO(bytes(data))) as reader:
+        assert reader.read_all().shape == (160, 1)
+    [warning] = caplog.messages
+    assert "the last 1 bytes (from byte 364) are a partial 2-byte frame" in warning
 
 
 def test_blocks_do_not_depend_on_block_size(tmp_path):
