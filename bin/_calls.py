@@ -1,0 +1,180 @@
+"""What bin/loadtest and bin/soak share: a `streamser serve` process on loopback and
+real-time AudioHook calls against it (8 kHz mu-law, two channels, 20 ms frames).
+
+Not a command: the scripts beside it import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FRAME_S = 0.02
+API_KEY = "loadtest"
+PHASES = 16
+"""Calls start at this many evenly spaced points of the demo loop: independent calls do
+not end their utterances in lockstep, which would measure bursts, not load."""
+
+
+def call_audio(seconds: float) -> list[bytes]:
+    """The calls' audio: PHASES rotations of the looped demo recording, as stereo mu-law."""
+    import numpy as np
+    import soundfile
+    import soxr
+
+    from streamser.audio.g711 import mulaw_encode
+    from streamser.data import demo_audio_path
+
+    speech, rate = soundfile.read(str(demo_audio_path()), dtype="float32", always_2d=True)
+    speech = soxr.resample(speech.mean(axis=1), rate, 8000)
+    n = int(seconds * 8000)
+    rotations = []
+    for phase in range(PHASES):
+        a = np.resize(np.roll(speech, -phase * len(speech) // PHASES), n)
+        b = np.concatenate([np.full(16000, 0.001, dtype=np.float32), a])[:n]
+        pcm = np.clip(np.round(np.stack([a, b], axis=1) * 32767), -32768, 32767)
+        rotations.append(mulaw_encode(pcm.astype(np.int16).reshape(-1)).tobytes())
+    return rotations
+
+
+async def call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
+    """One call; a connection the server (or an overloaded loop) closed counts as failed.
+
+    Returns latencies (`latency_ms` of each event), delays (sending the frame that
+    ends an utterance to receiving its event), late frames, the utterance events
+    received, and the summary's totals.
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        return await _stream_call(port, call_id, audio, start_at)
+    except (ConnectionClosed, OSError, TimeoutError) as error:
+        return {"latencies": [], "delays": [], "late_frames": 0, "events": 0, "totals": None,
+                "error": f"{type(error).__name__}: {error}"}  # fmt: skip
+
+
+async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
+    from websockets.asyncio.client import connect
+
+    frame_bytes = int(FRAME_S * 8000) * 2
+    latencies, delays, late, events, summary = [], [], 0, 0, None
+    began = float("inf")
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    async with connect(
+        f"ws://127.0.0.1:{port}/audiohook", additional_headers={"X-API-KEY": API_KEY}
+    ) as ws:
+        seq = 0
+
+        async def send(kind, parameters):
+            nonlocal seq
+            seq += 1
+            message = {"version": "2", "id": call_id, "type": kind, "seq": seq,
+                       "serverseq": 0, "position": "PT0S", "parameters": parameters}  # fmt: skip
+            await ws.send(json.dumps(message))
+
+        async def reader():
+            nonlocal summary, events
+            async for message in ws:
+                data = json.loads(message)
+                if data["type"] != "event":
+                    continue
+                for entity in data["parameters"]["entities"]:
+                    if entity["type"] == "streamser.utterance":
+                        event = entity["data"]
+                        events += 1
+                        if event["status"] != "dropped":
+                            latencies.append(event["latency_ms"])
+                        # the frame holding the utterance's end was sent at began + end
+                        delays.append(1000 * (time.monotonic() - began - event["end"]))
+                    elif entity["type"] == "streamser.summary":
+                        summary = entity["data"]
+
+        media = {"type": "audio", "format": "PCMU", "channels": ["external", "internal"],
+                 "rate": 8000}  # fmt: skip
+        await send("open", {"organizationId": "o", "conversationId": call_id,
+                            "participant": {}, "media": [media]})  # fmt: skip
+        reading = asyncio.ensure_future(reader())
+        began = time.monotonic()
+        for k, offset in enumerate(range(0, len(audio), frame_bytes)):
+            due = began + k * FRAME_S
+            now = time.monotonic()
+            if now > due + 0.1:
+                late += 1
+            await asyncio.sleep(max(0.0, due - now))
+            await ws.send(audio[offset : offset + frame_bytes])
+        await send("close", {"reason": "end"})
+        await asyncio.wait_for(reading, 30)
+    return {
+        "latencies": latencies,
+        "delays": delays,
+        "late_frames": late,
+        "events": events,
+        "totals": (summary or {}).get("totals"),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int, extra: list[str], max_connections: int) -> subprocess.Popen:
+    """`streamser serve` on loopback with AudioHook open to API_KEY; returns once it listens."""
+    command = [sys.executable, "-m", "streamser", "serve", "--port", str(port),
+               "--audiohook-api-key", API_KEY, "--max-connections", str(max_connections),
+               *extra]  # fmt: skip
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("streamser serve did not start listening within 30 s")
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (the processes of `serve --processes`)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants."""
+    total = 0.0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants, in MB."""
+    total_kb = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def ensure_venv(script: str, root: Path) -> None:
+    """Re-executes `script` under the project's virtual environment."""
+    venv = Path(os.environ.get("STREAMSER_VENV", root / ".venv"))
+    python = venv / "bin" / "python"
+    if Path(sys.prefix).resolve() != venv.resolve():
+        if not python.exists():
+            sys.exit(f"no virtual environment at {venv}: run bin/setup test first")
+        os.execv(str(python), [str(python), script, *sys.argv[1:]])
+    sys.path.insert(0, str(root))
