@@ -11,9 +11,10 @@ worker, exactly like a slow model would: a file waits, a live source drops.
 
 Shutdown: `stop()` sets an event; the capture thread notices between
 blocks, flushes the open utterances and puts the end sentinel; the worker drains
-the queue and emits the summary. If the source is stuck in a read (an idle pipe),
-the worker waits `STOP_GRACE_S`, then flushes the streams itself under the lock
-the capture thread holds while it touches them.
+the queue and emits the summary. A file source notices a stop even while its pipe
+is idle (`streamser.audio.pipe`); a source stuck in a read it cannot leave is given
+`STOP_GRACE_S`, then the worker flushes the streams itself under the lock the
+capture thread holds while it touches them.
 """
 
 from __future__ import annotations

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Protocol
 
 from streamser.errors import AudioFormatError
+
+
+class Readable(Protocol):
+    """What a cursor reads from: a binary file, a pipe, a socket file, BytesIO."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 class ByteCursor:
@@ -14,7 +24,7 @@ class ByteCursor:
     format) are served before the stream.
     """
 
-    def __init__(self, stream: BinaryIO, name: str, unread: bytes = b"") -> None:
+    def __init__(self, stream: Readable, name: str, unread: bytes = b"") -> None:
         self._stream = stream
         self._pending = unread
         self.name = name

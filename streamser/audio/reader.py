@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from streamser.audio.bytestream import ByteCursor
+from streamser.audio.bytestream import ByteCursor, Closable, Readable
 from streamser.audio.formats import AudioFormat, Encoding, decode_samples
+from streamser.audio.pipe import PipeStream
 from streamser.audio.wav import looks_like_riff, read_wav_header
 from streamser.errors import AudioFormatError, SourceError
 
@@ -70,7 +73,7 @@ class PcmStreamReader(AudioReader):
         cursor: ByteCursor,
         fmt: AudioFormat,
         data_bytes: int | None,
-        owned: BinaryIO | None = None,
+        owned: Closable | None = None,
     ) -> None:
         self.name = cursor.name
         self.format = fmt
@@ -168,62 +171,90 @@ def _sndfile_encoding(subtype: str) -> Encoding:
     }.get(subtype, Encoding.PCM_S16)
 
 
-def open_audio(source: AudioInput, raw_format: AudioFormat | None = None) -> AudioReader:
+def open_audio(
+    source: AudioInput,
+    raw_format: AudioFormat | None = None,
+    stop: threading.Event | None = None,
+) -> AudioReader:
     """Opens a path, `"-"` (stdin) or a binary stream.
+
+    Standard input and paths that are not regular files (FIFOs, devices) are read
+    unbuffered from their descriptor (`streamser.audio.pipe`): once `stop` is set, a
+    read waiting for data raises `ReadStopped` instead of waiting for the writer.
 
     Args:
         source: A path, `"-"` for standard input, or an open binary stream (pipe,
             socket file, BytesIO).
         raw_format: Set for headerless PCM; then the bytes are taken as this format.
+        stop: Set by whoever wants a waiting read on a pipe to give up.
 
     Raises:
         SourceError: The input cannot be opened.
         AudioFormatError: The input is not audio streamser can decode.
     """
     if isinstance(source, (str, os.PathLike)) and os.fspath(source) == STDIN:
-        return _open_stream(sys.stdin.buffer, "<stdin>", raw_format, owned=None)
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - owned by the reader
-        except FileNotFoundError:
-            raise SourceError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise SourceError(f"{path}: is a directory, expected an audio file") from None
-        except OSError as error:
-            raise SourceError(f"{path}: cannot open ({error.strerror})") from None
-        if raw_format is not None:
-            return _open_stream(handle, str(path), raw_format, owned=handle)
-        prefix = handle.read(12)
-        if looks_like_riff(prefix):
-            return _open_wav(ByteCursor(handle, str(path), unread=prefix), owned=handle)
-        handle.close()
-        return SoundFileReader(path)
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            raise SourceError("<stdin>: standard input is closed or not a file") from None
+        return _open_stream(PipeStream(fd, "<stdin>", stop), "<stdin>", raw_format, owned=None)
+    if isinstance(source, (str, os.PathLike)):
+        return _open_path(Path(source), raw_format, stop)
     name = str(getattr(source, "name", "<stream>"))
     return _open_stream(source, name, raw_format, owned=None)
 
 
+def _open_path(path: Path, raw_format: AudioFormat | None, stop: threading.Event | None):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a directory, expected an audio file") from None
+    except OSError as error:
+        raise SourceError(f"{path}: cannot open ({error.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):
+        os.close(fd)
+        raise SourceError(f"{path}: is a directory, expected an audio file")
+    if not stat.S_ISREG(mode):  # a FIFO, a device: a stream, read so that a stop ends it
+        pipe = PipeStream(fd, str(path), stop, owned=True)
+        return _open_stream(pipe, str(path), raw_format, owned=pipe)
+    handle = os.fdopen(fd, "rb")
+    if raw_format is not None:
+        return _open_stream(handle, str(path), raw_format, owned=handle)
+    prefix = handle.read(12)
+    if looks_like_riff(prefix):
+        return _open_wav(ByteCursor(handle, str(path), unread=prefix), owned=handle)
+    handle.close()
+    return SoundFileReader(path)
+
+
 def _open_stream(
-    stream: BinaryIO, name: str, raw_format: AudioFormat | None, owned: BinaryIO | None
+    stream: Readable, name: str, raw_format: AudioFormat | None, owned: Closable | None
 ) -> AudioReader:
     if raw_format is not None:
         return PcmStreamReader(ByteCursor(stream, name), raw_format, data_bytes=None, owned=owned)
-    prefix = ByteCursor(stream, name).read(12)
-    cursor = ByteCursor(stream, name, unread=prefix)
-    if not prefix:
-        raise AudioFormatError(f"{name}: byte 0: empty input, expected a WAV header")
-    if not looks_like_riff(prefix):
-        raise AudioFormatError(
-            f"{name}: byte 0: not a WAV stream (starts with {prefix[:4]!r}); "
-            "for headerless audio declare it as raw PCM (rate, width, channels, encoding)"
-        )
-    return _open_wav(cursor, owned=owned)
+    try:
+        prefix = ByteCursor(stream, name).read(12)
+        if not prefix:
+            raise AudioFormatError(f"{name}: byte 0: empty input, expected a WAV header")
+        if not looks_like_riff(prefix):
+            raise AudioFormatError(
+                f"{name}: byte 0: not a WAV stream (starts with {prefix[:4]!r}); "
+                "for headerless audio declare it as raw PCM (rate, width, channels, encoding)"
+            )
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
+    return _open_wav(ByteCursor(stream, name, unread=prefix), owned=owned)
 
 
-def _open_wav(cursor: ByteCursor, owned: BinaryIO | None) -> AudioReader:
+def _open_wav(cursor: ByteCursor, owned: Closable | None) -> AudioReader:
     try:
         header = read_wav_header(cursor)
-    except AudioFormatError:
+    except BaseException:
         if owned is not None:
             owned.close()
         raise

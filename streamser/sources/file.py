@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from streamser.audio import AudioFormat, ChannelMode, StreamConverter, open_audio
+from streamser.audio.pipe import ReadStopped
 from streamser.audio.reader import AudioInput
 from streamser.constants import FRAME_MS, SAMPLE_RATE_HZ
 from streamser.sources.base import DOWNMIX, Source, stream_names
@@ -41,7 +42,8 @@ class FileSource(Source):
         realtime: bool = False,
     ) -> None:
         super().__init__()
-        self._reader = open_audio(source, raw_format)
+        # A stop ends a read that waits on an idle pipe, so the capture thread ends too.
+        self._reader = open_audio(source, raw_format, stop=self._stop)
         try:
             self._converter = StreamConverter(
                 self._reader.format, channel_mode, name=self._reader.name
@@ -58,6 +60,12 @@ class FileSource(Source):
         )
 
     def blocks(self) -> Iterator[list[np.ndarray]]:
+        try:
+            yield from self._blocks()
+        except ReadStopped:
+            return
+
+    def _blocks(self) -> Iterator[list[np.ndarray]]:
         began = time.monotonic()
         emitted = 0
         for block in self._reader.blocks(self._block_frames):
