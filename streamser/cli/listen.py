@@ -3,8 +3,9 @@
 On a terminal, a live dashboard (rolling per-emotion traces, level and speech
 meters, latency and drop counters; keys q quit, p pause, c clear); with --format
 text a line per utterance; JSON Lines (one event per line, see streamser.events) when the
-output is a pipe or a file or with --format jsonl. Ctrl-C (or q) closes the open
-utterance, prints the last events and the summary; a second Ctrl-C exits at once.
+output is a pipe or a file or with --format jsonl. Ctrl-C, SIGTERM (or q) closes the
+open utterance, prints the last events and the summary, and exits 0, even when the
+input is an idle pipe; a second Ctrl-C or SIGTERM exits at once.
 
 Exit codes: 0 ok, 1 runtime failure (a device that went away), 2 usage or input error.
 """
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     recognizer = Recognizer(model_path, options, ModelOptions(threads=args.threads, gpu=args.gpu))
     with _open_source(args) as source, recognizer:
         run = recognizer.start(source)
-        with run, _stop_on_interrupt(run), _open_sink(args, run, recognizer.model) as sink:
+        with run, _stop_on_signals(run), _open_sink(args, run, recognizer.model) as sink:
             for event in run.events():
                 sink.emit(event)
     if run.error is None:
@@ -230,23 +231,36 @@ def _dashboard(run: Run, model: EmotionModel, stream: TextIO) -> EventSink:
     return TuiSink(state, meters=run.meters, on_quit=run.stop, console=console).start()
 
 
-@contextlib.contextmanager
-def _stop_on_interrupt(run) -> Iterator[None]:
-    """First Ctrl-C: stop gracefully (last events and the summary still come). Second: exit."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Ctrl-C, and what `timeout`, `docker stop` and systemd send: both end the run gracefully."""
 
-    def interrupted(_signum, _frame) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the next Ctrl-C ends the process
+
+@contextlib.contextmanager
+def _stop_on_signals(run: Run) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: stop gracefully (last events and the summary still come).
+
+    A second one ends the process at once, until it exits: the default action is
+    left in place once the first has come.
+    """
+    received = []
+
+    def stop(signum, _frame) -> None:
+        received.append(signum)
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
         run.stop()
 
     try:
-        previous = signal.signal(signal.SIGINT, interrupted)
+        previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if not received:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 COMMAND = Command(

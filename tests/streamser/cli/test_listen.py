@@ -1,12 +1,17 @@
 """`streamser listen` as a user meets it: files, pipes, formats, odd inputs and bad ones."""
 
+import contextlib
+import errno
 import importlib.util
 import itertools
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from subprocess import PIPE
 
 import numpy as np
 import pytest
@@ -251,44 +256,98 @@ def test_the_demo_runs_the_whole_pipeline(untrained_model):
     check_invariant(events[-1])
 
 
-def start_listening_to_a_pipe(model) -> subprocess.Popen:
-    """`streamser listen -` fed 3.5 s that end mid-utterance, with the pipe left open."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamser", "listen", "-", "--model", str(model)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    audio = conversation([1.0, 2.0])[: int(RATE * 3.5)]
-    header = wav_header_bytes(AudioFormat(RATE, 1, Encoding.PCM_S16), data_bytes=None)
-    process.stdin.write(header + encode_samples(audio, Encoding.PCM_S16))
-    process.stdin.flush()
-    return process
+AUDIO_THEN_NOTHING = conversation([1.0, 2.0])[: int(RATE * 3.5)]
+"""3.5 s that end inside the second utterance; the writer then stays open and silent."""
 
 
-def test_ctrl_c_closes_the_open_utterance_and_prints_the_summary(untrained_model):
-    process = start_listening_to_a_pipe(untrained_model)
+def open_writer(fifo, deadline: float) -> int:
+    """The FIFO's write end, once `streamser listen` has opened it for reading."""
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:  # ENXIO: no reader yet
+            if error.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
+def read_event(process: subprocess.Popen, deadline: float) -> dict:
+    ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    assert ready, "no event in time"
+    line = process.stdout.readline()
+    assert line, process.stderr.read().decode()
+    return json.loads(line)
+
+
+@contextlib.contextmanager
+def listening_to_an_idle_pipe(model, via: str, tmp_path, *options: str, until: float = 3.0):
+    """`streamser listen` on standard input or a named FIFO, fed `AUDIO_THEN_NOTHING`.
+
+    As under `sleep 30 | streamser listen -`, the writer stays open: the read waits.
+    Yields the process and the events read so far, up to the stats event at `until` s.
+    """
+    deadline = time.monotonic() + 60
+    command = [sys.executable, "-m", "streamser", "listen", "--model", str(model), *options]
+    if via == "stdin":
+        read_end, writer = os.pipe()
+        process = subprocess.Popen([*command, "-"], stdin=read_end, stdout=PIPE, stderr=PIPE)
+        os.close(read_end)
+    else:
+        fifo = tmp_path / "audio.fifo"
+        os.mkfifo(fifo)
+        process = subprocess.Popen([*command, str(fifo)], stdout=PIPE, stderr=PIPE)
+        writer = open_writer(fifo, deadline)
     try:
-        time.sleep(3.0)  # start-up, then the audio is read; the read then waits on the pipe
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        header = wav_header_bytes(AudioFormat(RATE, 1, Encoding.PCM_S16), data_bytes=None)
+        with open(writer, "wb", closefd=False) as pipe:
+            pipe.write(header + encode_samples(AUDIO_THEN_NOTHING, Encoding.PCM_S16))
+        events = [read_event(process, deadline)]
+        while not (events[-1]["type"] == "stats" and events[-1]["time"] >= until):
+            events.append(read_event(process, deadline))
+        yield process, events
     finally:
         process.kill()
-    assert process.returncode == 0, err
-    events = [json.loads(line) for line in out.decode().splitlines()]
-    assert [e["type"] for e in events] == ["utterance", "utterance", "summary"]
+        process.wait()
+        process.stdout.close()
+        process.stderr.close()
+        os.close(writer)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("via", ["stdin", "fifo"])
+def test_a_stop_signal_ends_the_run_gracefully_even_while_the_pipe_is_idle(
+    untrained_model, tmp_path, via, stop
+):
+    with listening_to_an_idle_pipe(untrained_model, via, tmp_path, "--stats-interval", "1") as (
+        process,
+        events,
+    ):
+        signalled = time.monotonic()
+        process.send_signal(stop)
+        out, err = process.communicate(timeout=20)
+        took = time.monotonic() - signalled
+    assert process.returncode == 0 and err == b"", err.decode()  # no abandoned thread
+    assert took < 5, f"{took:.1f} s after the signal, with the writer still open"
+    events += [json.loads(line) for line in out.decode().splitlines()]
+    kinds = [e["type"] for e in events if e["type"] != "stats"]
+    assert kinds == ["utterance", "utterance", "summary"]  # the open utterance is closed
     assert events[-1]["status"] == "stopped"
     check_invariant(events[-1])
 
 
-def test_a_second_ctrl_c_exits_at_once(untrained_model):
-    process = start_listening_to_a_pipe(untrained_model)
-    try:
-        time.sleep(3.0)
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
-    finally:
-        process.kill()
-    assert process.returncode == -signal.SIGINT
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_stop_signal_exits_at_once(untrained_model, tmp_path, stop):
+    # A stats event every 10 ms of audio fills the output pipe, which the test
+    # then stops reading: the graceful stop cannot finish, the second signal must end it.
+    with listening_to_an_idle_pipe(
+        untrained_model, "stdin", tmp_path, "--stats-interval", "0.01", until=0.01
+    ) as (process, _):
+        time.sleep(1.5)  # the output pipe fills up
+        process.send_signal(stop)
+        time.sleep(0.5)
+        assert process.poll() is None
+        process.send_signal(stop)
+        assert process.wait(timeout=5) == -stop
