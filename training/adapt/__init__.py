@@ -1,8 +1,10 @@
 """Cross-corpus adaptation: DIDAN/LIDAN (implicit distribution alignment) and its baselines.
 
 `ida` holds the alignment loss, `baselines` MMD, CORAL and DANN, `network` the
-regression network, `trainer` one run, `experiment` the six-task protocol,
-`develop` the choice of alignment weights on development tasks, `report` and
-`development_report` docs/CROSS_CORPUS.md, `cross_corpus` the command that runs the
-protocol and writes that file (`bin/cross-corpus`), `cli` the `streamser adapt` command.
+regression network, `trainer` one run, `targets` unlabelled target recordings (read
+as sound only), `workflow` and `cli` the `streamser adapt` command, `diagnostics` the
+label-free checks of an adapted model, `experiment` the protocol's runs, `develop` the
+choice of alignment weights on development tasks, `report` and `development_report`
+docs/CROSS_CORPUS.md, `cross_corpus` the command that runs the protocol and writes
+that file (`bin/cross-corpus`).
 """

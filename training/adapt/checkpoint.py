@@ -35,7 +35,8 @@ class AdaptCheckpoint:
     source, target: Corpus name, utterance count and (source only) training UA.
     history: Loss history of the run.
     target_logits, target_embeddings: Outputs on the target utterances (OOD calibration).
-    metrics: Anything measured after training (target UA when labels were there to score).
+    metrics: Measured after training without a target label: source training UA, the
+        target's label shares, gate coverage (`training.adapt.diagnostics`).
     """
 
     adapt_config: dict[str, Any]
@@ -46,7 +47,7 @@ class AdaptCheckpoint:
     history: list[dict]
     target_logits: np.ndarray
     target_embeddings: np.ndarray
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
 
     def build_model(self) -> DidanNet:
         model = DidanNet(DidanConfig.from_dict(self.model_config))
@@ -95,8 +96,8 @@ def export_adapt_checkpoint(
 ) -> Path:
     """Adaptation checkpoint -> calibrated, self-describing ONNX model.
 
-    The OOD threshold is calibrated on the target corpus (unlabelled), the domain
-    the model was adapted to; the metadata's `training` section names source and target.
+    The OOD threshold is calibrated on every target utterance (no label read), the
+    domain the model was adapted to; the metadata's `training` section names source and target.
     The default method is energy: the checkpoint keeps no labelled embeddings from
     which Mahalanobis or kNN parameters could be made.
     """

@@ -12,31 +12,46 @@ from pathlib import Path
 from streamser.cli.command import Command
 
 METHODS = ("didan", "lidan", "mmd", "dann", "coral", "source-only")
+DEFAULT_METHOD = "didan"
 
 DESCRIPTION = """\
-Train the DIDAN regression network on a labelled source corpus while aligning its
-features with an unlabelled target corpus, and write an adaptation checkpoint
-that `streamser export` turns into a runtime model (metadata names source and
-target). Target labels are never used for training; if the target has labels,
-its UA is printed and stored as an evaluation only.
+Train the DIDAN-size network on labelled source corpora while aligning its features
+with unlabelled target recordings, and write an adaptation checkpoint that
+`streamser export` turns into a runtime model (metadata names source and target).
+No target label is read: the target is sound only, the class set comes from the
+sources, and the exported gate is calibrated on every target utterance.
 
-NAME=PATH is a corpus loader and its folder (emodb=data/emodb), or the value of
-the `corpus` column of a manifest CSV (synthemo-flite=data/synthemo/manifest.csv).
+--source NAME=PATH (repeatable) is a corpus loader and its folder (emodb=data/emodb),
+the value of the `corpus` column of a manifest CSV (synthemo-flite=data/se), or
+manifest=PATH for every row of a manifest.
+--target is a folder of recordings (nested folders, any format and rate; recordings
+longer than 8 s are cut into utterances as `listen` would), a CSV with a `path`
+column, or NAME=PATH to name it (on a manifest: the rows of corpus NAME).
+
+After training it prints label-free checks: the target's label shares, the share a
+gate calibrated on the source accepts, and the share labelled neutral or uncertain.
 
 examples:
-  streamser adapt --source emodb=data/emodb --target casia=data/casia --method didan -o runs/b2c
-  streamser adapt --source synthemo-espeak=data/se --target synthemo-flite=data/se --method lidan
-  streamser export runs/b2c/adapt.pt -o models/b2c.onnx
+  streamser adapt --source emodb=data/emodb --source manifest=data/synthemo \\
+      --target recordings/ --classes neutral,happy,angry,sad -o runs/mine
+  streamser adapt --source synthemo-espeak=data/se --target synthemo-flite=data/se
+  streamser export runs/mine/adapt.pt -o mine.onnx
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--source", required=True, metavar="NAME=PATH", help="labelled corpus")
-    parser.add_argument("--target", required=True, metavar="NAME=PATH", help="unlabelled corpus")
-    parser.add_argument("--method", default="didan", choices=METHODS)
+    parser.add_argument(
+        "--source", required=True, action="append", metavar="NAME=PATH", help="labelled corpus"
+    )
+    parser.add_argument(
+        "--target", required=True, metavar="DIR|CSV|NAME=PATH", help="unlabelled recordings"
+    )
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("runs/adapt"))
-    parser.add_argument("--classes", help="comma list (default: the emotions both corpora have)")
+    parser.add_argument(
+        "--classes", help="comma list (default: the emotions every source corpus has)"
+    )
     parser.add_argument("--steps", type=int, help="optimiser steps (default: 300)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weight", type=float, help="alignment weight (default: per method)")
@@ -58,23 +73,15 @@ def run(args: argparse.Namespace) -> int:
     _require_training_extra("adapt")
     import torch
 
-    from streamser.errors import StreamserError
-    from training.adapt.checkpoint import AdaptCheckpoint, save_adapt_checkpoint
-    from training.adapt.data import CorpusSpec, MapBank, extract_maps, shared_emotions
-    from training.adapt.network import DidanConfig, DidanNet
-    from training.adapt.trainer import AdaptConfig, IdaOptions, accuracy, adapt, score
+    from training.adapt.data import CorpusSpec
+    from training.adapt.targets import TargetSpec
+    from training.adapt.trainer import AdaptConfig, IdaOptions
+    from training.adapt.workflow import describe, run_adaptation
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    specs = {"source": CorpusSpec.parse(args.source), "target": CorpusSpec.parse(args.target)}
-    utterances = {role: spec.load() for role, spec in specs.items()}
-    shared = shared_emotions(*([u.emotion for u in us] for us in utterances.values()))
-    classes = tuple(args.classes.split(",")) if args.classes else shared
-    if len(classes) < 2 or not set(classes) <= set(shared):
-        raise StreamserError(
-            f"source and target share the emotions {', '.join(shared) or 'none'}; "
-            f"adaptation needs at least two of them (got {', '.join(classes) or 'none'})"
-        )
+    sources = [CorpusSpec.parse(text) for text in args.source]
+    target = TargetSpec.parse(args.target)
     config = AdaptConfig(
         method=args.method,
         loss=args.loss,
@@ -83,36 +90,10 @@ def run(args: argparse.Namespace) -> int:
         ida=IdaOptions(solver=args.ida_solver, class_aware=args.class_aware),
         **({"steps": args.steps} if args.steps else {}),
     )
-    extractor = DidanNet(DidanConfig(classes=classes))
-    banks = {}
-    for role, us in utterances.items():
-        kept = [u for u in us if u.emotion in classes]
-        maps = extract_maps(kept, extractor.maps, extractor.min_samples)
-        banks[role] = MapBank.labelled(maps, [u.emotion for u in kept], classes)
-    result = adapt(config, classes, banks["source"], banks["target"])
-    target_logits, target_embeddings = score(result.model, banks["target"])
-    source_logits, _ = score(result.model, banks["source"])
-    source_ua = accuracy(source_logits, banks["source"].labels)["ua"]
-    target_ua = accuracy(target_logits, banks["target"].labels)["ua"]
-    checkpoint = AdaptCheckpoint(
-        adapt_config=config.to_dict(),
-        model_config=result.model.config.to_dict(),
-        model_state=result.model.state_dict(),
-        source={"name": specs["source"].name, "utterances": len(banks["source"])},
-        target={"name": specs["target"].name, "utterances": len(banks["target"])},
-        history=result.history,
-        target_logits=target_logits,
-        target_embeddings=target_embeddings,
-        metrics={
-            "source_train_ua": source_ua,
-            "target_ua_evaluation_only": target_ua,
-        },
-    )
-    path = save_adapt_checkpoint(checkpoint, args.output_dir / "adapt.pt")
-    print(
-        f"{config.method}: {specs['source'].name} -> {specs['target'].name} on "
-        f"{', '.join(classes)}: source (train) UA {source_ua:.3f}, target UA {target_ua:.3f}"
-    )
+    classes = args.classes.split(",") if args.classes else None
+    path = args.output_dir / "adapt.pt"
+    checkpoint = run_adaptation(sources, target, config, path, classes)
+    print(describe(checkpoint, checkpoint.model_config["classes"]))
     print(path)
     return 0
 

@@ -87,16 +87,21 @@ def shared_emotions(*corpora: Iterable[str]) -> tuple[str, ...]:
 
 
 class MapBank:
-    """Pooled log-mel maps of a set of utterances, with labels, on the CPU.
+    """Pooled log-mel maps of a set of utterances, on the CPU, with labels or without.
 
     Attributes:
         maps: One [bands, frames] tensor per utterance.
-        labels: [n] class indices into the classes the bank was labelled with.
+        labels: [n] class indices into the classes the bank was labelled with; None for
+            an unlabelled bank (an adaptation target), so no code can read one there.
     """
 
-    def __init__(self, maps: list[torch.Tensor], labels: torch.Tensor) -> None:
+    def __init__(self, maps: list[torch.Tensor], labels: torch.Tensor | None = None) -> None:
         self.maps = maps
         self.labels = labels
+
+    @classmethod
+    def unlabelled(cls, maps: Sequence[torch.Tensor]) -> MapBank:
+        return cls(list(maps), None)
 
     @classmethod
     def labelled(
@@ -129,7 +134,15 @@ def extract_maps(
     min_samples: int,
 ) -> list[torch.Tensor]:
     """Pooled maps of whole utterances; `extract` is `DidanNet.maps` (it has no parameters)."""
-    audio = AudioCache(utterances).audio
+    return clip_maps(AudioCache(utterances).audio, extract, min_samples)
+
+
+def clip_maps(
+    audio: Sequence[np.ndarray],
+    extract: Callable[[torch.Tensor], torch.Tensor],
+    min_samples: int,
+) -> list[torch.Tensor]:
+    """Pooled maps of canonical int16 clips, each fitted to [min_samples, MAX_SECONDS]."""
     limit = int(MAX_SECONDS * SAMPLE_RATE_HZ)
     maps = []
     with torch.no_grad():

@@ -98,9 +98,12 @@ def _run_one(job: dict) -> dict:
     source, target = job["source"], job["target"]
     classes = job["classes"]
     source_bank = MapBank.labelled(data[source]["maps"], data[source]["emotions"], classes)
+    # Adaptation sees every target utterance, whatever its emotion: choosing the target's
+    # utterances by label would be reading target labels. Labels only score, below.
+    pool = MapBank.unlabelled(data[target]["maps"])
     target_bank = MapBank.labelled(data[target]["maps"], data[target]["emotions"], classes)
     config = AdaptConfig.from_dict(job["config"])
-    run = adapt(config, classes, source_bank, target_bank)
+    run = adapt(config, classes, source_bank, pool)
     label = job["label"]
     target_logits, _ = score(run.model, target_bank)
     source_logits, _ = score(run.model, source_bank)

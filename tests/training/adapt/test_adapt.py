@@ -231,7 +231,8 @@ def test_streamser_adapt_then_export(tmp_path, capsys):
     metadata = ModelMetadata.from_json(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     assert metadata.training["corpora"] == ["tones-a", "tones-b"]
     assert metadata.training["source"]["name"] == "tones-a"
-    assert metadata.training["target"] == {"name": "tones-b", "utterances": 24}
+    target = metadata.training["target"]
+    assert (target["name"], target["utterances"], target["files"]) == ("tones-b", 24, 24)
     assert metadata.training["method"] == "lidan" and metadata.labels == CLASSES
     json.dumps(metadata.training)
     outputs = session.run(None, {"waveform": 0.1 * np.ones((1, 16000), np.float32)})
