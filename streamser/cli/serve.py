@@ -8,10 +8,14 @@ open call (last events and summary to each client), then exit 0.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import math
 import os
 import signal
+import socket
+import ssl
 import sys
 
 from streamser.cli.command import Command
@@ -133,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         raise StreamserError(f"--processes {args.processes}: must be at least 1")
     if args.processes > 1 and args.port == 0:
         raise StreamserError("--processes needs a fixed --port (each process binds it)")
+    _check_on_this_machine(args)
     if args.model is None:
         from streamser.models import default_model_path
 
@@ -141,7 +146,13 @@ def run(args: argparse.Namespace) -> int:
         model_path = args.model
     if args.processes == 1:
         model = EmotionModel.load(model_path)
-        asyncio.run(run_until_signalled(Server(model, options)))
+        try:
+            asyncio.run(run_until_signalled(Server(model, options)))
+        except OSError as error:
+            if error.errno not in BIND_ERRNOS:
+                raise
+            reason = os.strerror(error.errno)
+            raise StreamserError(f"cannot listen on {args.host}:{args.port} ({reason})") from None
         return EXIT_OK
 
     from streamser.server.prefork import serve_forked
@@ -157,6 +168,38 @@ def run(args: argparse.Namespace) -> int:
 
     return serve_forked(args.processes, serve_one)
 
+
+def _check_on_this_machine(args: argparse.Namespace) -> None:
+    """What the options alone cannot tell: a NaN, the TLS files, the host name.
+
+    Checked before the model loads, so a typo costs a second, not a traceback.
+    """
+    if not math.isfinite(args.idle_timeout) or args.idle_timeout <= 0:
+        raise StreamserError(
+            f"--idle-timeout {args.idle_timeout}: expected a positive, finite number of seconds"
+        )
+    if args.certfile is not None and args.keyfile is not None:
+        for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
+            if not os.path.isfile(path):
+                raise StreamserError(f"{flag} {path}: no such file")
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(args.certfile, args.keyfile)
+        except OSError as error:  # ssl.SSLError included
+            reason = getattr(error, "reason", None) or error.strerror or str(error)
+            raise StreamserError(
+                f"--certfile {args.certfile}, --keyfile {args.keyfile}: "
+                f"not a PEM certificate chain and its private key ({reason})"
+            ) from None
+    try:
+        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as error:  # socket.gaierror included
+        reason = getattr(error, "strerror", None) or str(error)
+        raise StreamserError(f"--host {args.host}: cannot resolve it ({reason})") from None
+
+
+BIND_ERRNOS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+"""Why a server cannot listen: the port is taken, the address is not ours, or privileged."""
 
 SERVER_RING_S = 30.0
 """Per-channel ring: 30 s (about 1 MB) holds the pending utterances of a call."""
