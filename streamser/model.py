@@ -30,6 +30,8 @@ FEATURES_OUTPUT_NAME = "features"
 SHA_PREFIX_CHARS = 12
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+MAX_THREADS = 256
+"""More intra-op threads than this is a typo, not a machine: ONNX Runtime would start them all."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ class ModelOptions:
     memory_arena: bool = True
 
     def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if not 1 <= self.threads <= MAX_THREADS:
+            raise ValueError(f"threads must be within 1..{MAX_THREADS}, got {self.threads}")
 
 
 DEFAULT_MODEL_OPTIONS = ModelOptions()

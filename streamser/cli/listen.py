@@ -7,13 +7,15 @@ output is a pipe or a file or with --format jsonl. Ctrl-C, SIGTERM (or q) closes
 open utterance, prints the last events and the summary, and exits 0, even when the
 input is an idle pipe; a second Ctrl-C or SIGTERM exits at once.
 
-Exit codes: 0 ok, 1 runtime failure (a device that went away), 2 usage or input error.
+Exit codes: 0 ok, 1 runtime failure (a device that went away, output that cannot be
+written), 2 usage or input error.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -128,12 +130,20 @@ def run(args: argparse.Namespace) -> int:
         from streamser.models import default_model_path
 
         model_path = default_model_path()
-    recognizer = Recognizer(model_path, options, ModelOptions(threads=args.threads, gpu=args.gpu))
-    with _open_source(args) as source, recognizer:
-        run = recognizer.start(source)
-        with run, _stop_on_signals(run), _open_sink(args, run, recognizer.model) as sink:
-            for event in run.events():
-                sink.emit(event)
+    try:
+        model_options = ModelOptions(threads=args.threads, gpu=args.gpu)
+    except ValueError as error:
+        raise StreamserError(str(error)) from None
+    recognizer = Recognizer(model_path, options, model_options)
+    try:
+        with _open_source(args) as source, recognizer:
+            run = recognizer.start(source)
+            with run, _stop_on_signals(run), _open_sink(args, run, recognizer.model) as sink:
+                for event in run.events():
+                    sink.emit(event)
+    except OutputFailed as error:
+        print(f"streamser listen: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     if run.error is None:
         return EXIT_OK
     print(f"streamser listen: error: {run.error}", file=sys.stderr)
@@ -185,25 +195,82 @@ def _open_source(args: argparse.Namespace) -> Source:
 @contextlib.contextmanager
 def _open_sink(args: argparse.Namespace, run: Run, model: EmotionModel) -> Iterator[EventSink]:
     stdout_is_terminal = sys.stdout.isatty()
-    sinks: list[EventSink] = []
+    sinks: list[_Output] = []
     if args.output is not None:
         try:
             handle: TextIO = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as error:
             raise StreamserError(f"{args.output}: cannot write ({error.strerror})") from None
         file_format = args.format if args.format in ("text", "jsonl") else "jsonl"
-        sinks.append(_sink(file_format, handle, close_stream=True))
+        sinks.append(_Output(_sink(file_format, handle, close_stream=True), args.output))
         if stdout_is_terminal:
             screen = "text" if args.format == "text" else "tui"
-            sinks.append(_sink(screen, sys.stdout, False, (run, model)))
+            sinks.append(_Output(_sink(screen, sys.stdout, False, (run, model)), STDOUT))
     else:
         fmt = args.format or ("tui" if stdout_is_terminal else "jsonl")
-        sinks.append(_sink(fmt, sys.stdout, False, (run, model)))
-    sink = FanOut(sinks)
+        sinks.append(_Output(_sink(fmt, sys.stdout, False, (run, model)), STDOUT))
     try:
-        yield sink
-    finally:
-        sink.close()
+        yield FanOut(sinks)
+    except BaseException:
+        _close_all(sinks)  # the first failure is the one on its way out
+        raise
+    failure = _close_all(sinks)
+    if failure is not None:
+        raise failure
+
+
+STDOUT = "<stdout>"
+
+
+class OutputFailed(Exception):
+    """The events cannot be written (a full disk, a device gone): a runtime failure, exit 1."""
+
+
+class _Output:
+    """A sink whose write errors name the output; a reader that went away is no failure."""
+
+    def __init__(self, sink: EventSink, name: str) -> None:
+        self._sink = sink
+        self._name = name
+
+    def emit(self, event) -> None:
+        with self._named_errors():
+            self._sink.emit(event)
+
+    def close(self) -> None:
+        with self._named_errors():
+            self._sink.close()
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            if self._name == STDOUT:
+                _discard_stdout()
+            reason = error.strerror or str(error)
+            raise OutputFailed(f"{self._name}: cannot write the events ({reason})") from None
+
+
+def _close_all(sinks: list[_Output]) -> OutputFailed | None:
+    """Closes every sink (a dashboard must restore the terminal); the first failure, if any."""
+    failure = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except OutputFailed as error:
+            failure = failure or error
+    return failure
+
+
+def _discard_stdout() -> None:
+    """Standard output failed: what is still buffered cannot be written at exit either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _sink(

@@ -210,6 +210,45 @@ def test_input_errors_are_one_line_and_exit_2(untrained_model, speech_wav):
     )
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--threads", "0"], b"threads must be within 1..256, got 0"),
+        (["--threads", "100000"], b"threads must be within 1..256, got 100000"),
+        (["--ring-seconds", "nan"], b"ring_s must be at most 600 seconds, not nan"),
+        (["--ring-seconds", "inf"], b"ring_s must be at most 600 seconds, not inf"),
+        (["--ring-seconds", "1e12"], b"ring_s must be at most 600 seconds"),
+        (["--stats-interval", "nan"], b"stats_interval_s must be finite, not nan"),
+        (["--stats-interval", "inf"], b"stats_interval_s must be finite, not inf"),
+    ],
+)
+def test_bad_option_values_are_one_line_and_exit_2(untrained_model, speech_wav, option, message):
+    one_line_error(listen(str(speech_wav), "--model", str(untrained_model), *option), message)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("to", ["-o", "stdout"])
+def test_output_that_cannot_be_written_is_a_one_line_runtime_failure(
+    untrained_model, speech_wav, to
+):
+    args = [str(speech_wav), "--model", str(untrained_model)]
+    with open("/dev/full", "wb") as full:
+        if to == "-o":
+            result = listen(*args, "-o", "/dev/full")
+        else:
+            result = subprocess.run(
+                [sys.executable, "-m", "streamser", "listen", *args],
+                stdout=full,
+                stderr=PIPE,
+                timeout=120,
+            )
+    name = "/dev/full" if to == "-o" else "<stdout>"
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"streamser listen: error: {name}: cannot write the events (No space left on device)"
+    ]
+
+
 def test_stdin_that_breaks_mid_stream_warns_once_and_completes(untrained_model):
     audio = conversation([1.0, 2.0])[: int(RATE * 3.0)]  # ends inside the second utterance
     raw = encode_samples(audio, Encoding.PCM_S16) + b"\x01"  # and inside a sample
