@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,9 @@ FEATURES_OUTPUT_NAME = "features"
 SHA_PREFIX_CHARS = 12
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+MAX_MODEL_BYTES = 1 << 30
+"""Larger files are refused unread: the bundled model is a few MB, and ONNX Runtime
+loads a model from one protobuf, which cannot exceed 2 GiB anyway."""
 MAX_THREADS = 256
 """More intra-op threads than this is a typo, not a machine: ONNX Runtime would start them all."""
 
@@ -103,14 +107,7 @@ class EmotionModel:
                 or with inputs/outputs other than the contract's; one line each.
         """
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ModelError(f"{path}: no such model file") from None
-        except IsADirectoryError:
-            raise ModelError(f"{path}: is a directory, expected an .onnx model file") from None
-        except OSError as error:
-            raise ModelError(f"{path}: cannot read model ({error.strerror})") from None
+        data = read_model_file(path)
         import onnxruntime  # lazily: `import streamser` stays light
 
         session_options = onnxruntime.SessionOptions()
@@ -124,10 +121,7 @@ class EmotionModel:
         try:
             session = onnxruntime.InferenceSession(data, session_options, providers=providers)
         except Exception as error:  # ORT raises its own exception types for bad files
-            first = (
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            )
-            raise ModelError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+            raise ModelError(f"{path}: not a loadable ONNX model ({_first_line(error)})") from None
         if options.gpu and CUDA not in session.get_providers():
             raise ModelError(
                 f"{path}: the CUDA provider did not start (no usable GPU?); run without --gpu"
@@ -145,7 +139,12 @@ class EmotionModel:
         model = cls(session, metadata, path, sha)
         # ORT allocates and plans on the first run; pay that here, not on the
         # first utterance of a live stream, whose latency would show it.
-        model.infer(np.zeros(metadata.sample_rate, dtype=np.float32))
+        try:
+            model.infer(np.zeros(metadata.sample_rate, dtype=np.float32))
+        except Exception as error:  # ORT's own exception types again
+            raise ModelError(
+                f"{path}: fails on one second of silence ({_first_line(error)})"
+            ) from None
         return model
 
     @property
@@ -178,6 +177,49 @@ class EmotionModel:
 
     def describe(self) -> dict[str, str]:
         return {"name": self.metadata.name, "sha256": self.short_sha, "path": str(self.path)}
+
+
+def read_model_file(path: Path) -> bytes:
+    """The bytes of a model file: a regular file of at most `MAX_MODEL_BYTES`.
+
+    A FIFO would wait for a writer and a device (`/dev/zero`) never ends, so
+    anything else is refused before a byte is read.
+
+    Raises:
+        ModelError: Missing, not a regular file, too large or unreadable.
+    """
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a directory, expected an .onnx model file") from None
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read model ({error.strerror})") from None
+    info = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = "is a directory, expected an .onnx model file"
+    elif not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file, expected an .onnx model file"
+    elif info.st_size > MAX_MODEL_BYTES:
+        problem = (
+            f"{info.st_size} bytes, larger than a model may be ({MAX_MODEL_BYTES // 2**20} MiB)"
+        )
+    if problem is not None:
+        os.close(fd)
+        raise ModelError(f"{path}: {problem}")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read(info.st_size)  # no more than was checked, should it grow
+        except OSError as error:
+            raise ModelError(f"{path}: cannot read model ({error.strerror})") from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def fit_length(waveform: np.ndarray, min_samples: int, max_samples: int) -> np.ndarray:

@@ -1,12 +1,14 @@
 """Loading a model file: the checks, the one-line errors, and the inference contract."""
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
 
 from streamser.errors import ModelError
-from streamser.model import EmotionModel, ModelOptions
+from streamser.model import MAX_MODEL_BYTES, EmotionModel, ModelOptions
 from streamser.models import default_model_path
 from streamser.speaker import SpeakerStatistics
 
@@ -71,6 +73,57 @@ def test_corrupt_model(tmp_path):
     path.write_bytes(b"\x08\x07garbage" * 100)
     with pytest.raises(ModelError, match=r"corrupt\.onnx: not a loadable ONNX model") as error:
         EmotionModel.load(path)
+    assert "\n" not in str(error.value)
+
+
+def test_only_a_regular_file_of_sane_size_is_read(tmp_path):
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)  # nobody writes to it: opening it to read must not wait
+    huge = tmp_path / "huge.onnx"
+    with huge.open("wb") as sparse:
+        sparse.truncate(MAX_MODEL_BYTES + 1)
+    cases = [
+        ("/dev/zero", "/dev/zero: not a regular file"),  # endless: would fill the memory
+        (fifo, r"model\.fifo: not a regular file"),
+        (
+            huge,
+            rf"huge\.onnx: {MAX_MODEL_BYTES + 1} bytes, larger than a model may be \(1024 MiB\)",
+        ),
+        (tmp_path, "is a directory"),
+    ]
+    for path, message in cases:
+        began = time.monotonic()
+        with pytest.raises(ModelError, match=message):
+            EmotionModel.load(path)
+        assert time.monotonic() - began < 1.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_seconds", 0, "'max_seconds' must be within one sample and 600 seconds, not 0"),
+        ("min_seconds", float("nan"), "'min_seconds' must be a finite number, not nan"),
+        ("min_seconds", 1e12, "'min_seconds' must be within 0 and max_seconds"),
+        ("embedding_dim", "abc", "'embedding_dim' must be an integer >= 1, not 'abc'"),
+        ("frontend", "x", "'frontend' must be a JSON object, not 'x'"),
+        ("sample_rate", "16k", "'sample_rate' must be an integer >= 1, not '16k'"),
+        ("ood.threshold", "abc", "'ood.threshold' must be a finite number, not 'abc'"),
+        ("ood.threshold", float("nan"), "'ood.threshold' must be a finite number, not nan"),
+    ],
+)
+def test_every_metadata_value_is_checked_at_load(
+    untrained_model, rewrite_metadata, tmp_path, field, value, message
+):
+    data = json.loads(EmotionModel.load(untrained_model).metadata.to_json())
+    *parents, key = field.split(".")
+    target = data
+    for parent in parents:
+        target = target[parent]
+    target[key] = value
+    path = rewrite_metadata(untrained_model, tmp_path / "broken.onnx", json.dumps(data))
+    with pytest.raises(ModelError) as error:
+        EmotionModel.load(path)
+    assert str(error.value).startswith(f"{path}: metadata {message}")
     assert "\n" not in str(error.value)
 
 
