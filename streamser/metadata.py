@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +23,33 @@ SUPPORTED_SCHEMAS = (SCHEMA,)
 
 OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis", "knn")
 """Score methods the runtime gate can apply (see streamser.ood)."""
+
+MAX_INPUT_SECONDS = 600.0
+"""The longest input a model may ask for (`max_seconds`): ten minutes is no utterance."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _finite(field: str, value: Any) -> float:
+    """`value` as a float, or a ModelError naming `field` (bools, strings, NaN, inf refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ModelError(f"metadata '{field}' must be a finite number, not {_shown(value)}")
+    return float(value)
+
+
+def _integer(field: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ModelError(f"metadata '{field}' must be an integer >= {least}, not {_shown(value)}")
+    return int(value)
+
+
+def _object(field: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ModelError(f"metadata '{field}' must be a JSON object, not {_shown(value)}")
+    return value
 
 
 def encode_array(array: np.ndarray, dtype: str = "float32") -> dict[str, Any]:
@@ -82,13 +111,29 @@ class OodCalibration:
 
     def __post_init__(self) -> None:
         if self.vector not in ("embedding", "features"):
-            raise ModelError(f"OOD vector {self.vector!r}: expected embedding or features")
-        if self.method not in OOD_METHODS:
+            raise ModelError(f"OOD vector {_shown(self.vector)}: expected embedding or features")
+        if not isinstance(self.method, str) or self.method not in OOD_METHODS:
             raise ModelError(
-                f"unknown OOD method {self.method!r} (known: {', '.join(OOD_METHODS)})"
+                f"unknown OOD method {_shown(self.method)} (known: {', '.join(OOD_METHODS)})"
             )
-        if not 0 < self.tpr <= 1:
+        _finite("ood.threshold", self.threshold)
+        if not 0 < _finite("ood.tpr", self.tpr) <= 1:
             raise ModelError(f"OOD true-positive rate {self.tpr} is outside (0, 1]")
+        if _finite("ood.temperature", self.temperature) <= 0:
+            raise ModelError(f"metadata 'ood.temperature' must be positive, not {self.temperature}")
+        if self.direction != "lower_is_ood":
+            raise ModelError(
+                f"metadata 'ood.direction' must be lower_is_ood, not {_shown(self.direction)}"
+            )
+        _object("ood.params", self.params)
+        for method, quantiles in _object("ood.id_quantiles", self.id_quantiles).items():
+            field = f"ood.id_quantiles.{method}"
+            try:
+                values = np.asarray(quantiles, dtype=np.float64)
+            except (TypeError, ValueError):
+                values = np.array([np.nan])
+            if values.ndim != 1 or not np.all(np.isfinite(values)):
+                raise ModelError(f"metadata '{field}' must be a list of finite numbers")
 
 
 @dataclass(frozen=True)
@@ -105,9 +150,11 @@ class SpeakerNormalisationInfo:
     prior_utterances: float
 
     def __post_init__(self) -> None:
-        if self.feature_dim < 1 or self.prior_utterances < 0:
+        _integer("speaker_normalisation.feature_dim", self.feature_dim, least=1)
+        if _finite("speaker_normalisation.prior_utterances", self.prior_utterances) < 0:
             raise ModelError(
-                "metadata 'speaker_normalisation' needs feature_dim >= 1 and prior_utterances >= 0"
+                "metadata 'speaker_normalisation.prior_utterances' must not be negative, "
+                f"not {self.prior_utterances}"
             )
 
 
@@ -141,6 +188,36 @@ class ModelMetadata:
     speaker_normalisation: SpeakerNormalisationInfo | None = None
     schema: str = SCHEMA
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ModelError(f"metadata 'name' must be a non-empty string, not {_shown(self.name)}")
+        labels = self.labels
+        if (
+            not isinstance(labels, (tuple, list))
+            or len(labels) < 2
+            or not all(isinstance(label, str) and label for label in labels)
+        ):
+            raise ModelError("metadata 'labels' must be two or more names")
+        if len(set(labels)) != len(labels):
+            raise ModelError(f"metadata 'labels' names a class twice: {', '.join(labels)}")
+        rate = _integer("sample_rate", self.sample_rate, least=1)
+        longest = _finite("max_seconds", self.max_seconds)
+        if not 1 / rate <= longest <= MAX_INPUT_SECONDS:
+            raise ModelError(
+                f"metadata 'max_seconds' must be within one sample and {MAX_INPUT_SECONDS:g} "
+                f"seconds, not {self.max_seconds}"
+            )
+        if not 0 <= _finite("min_seconds", self.min_seconds) <= longest:
+            raise ModelError(
+                f"metadata 'min_seconds' must be within 0 and max_seconds ({longest:g}), "
+                f"not {self.min_seconds}"
+            )
+        _object("frontend", self.frontend)
+        _object("training", self.training)
+        _integer("embedding_dim", self.embedding_dim, least=1)
+        if not isinstance(self.ood, OodCalibration):
+            raise ModelError("metadata 'ood' must be an OOD calibration")
+
     def to_json(self) -> str:
         data = asdict(self)
         data["labels"] = list(self.labels)
@@ -168,36 +245,41 @@ class ModelMetadata:
         missing = [key for key in required if key not in data]
         if missing:
             raise ModelError(f"{source}: metadata lacks {', '.join(missing)}")
-        ood = data["ood"]
+        try:
+            return cls._from_fields(data)
+        except ModelError as error:
+            raise ModelError(f"{source}: {error}") from None
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any]) -> ModelMetadata:
+        ood = _object("ood", data["ood"])
         ood_missing = [key for key in ("method", "threshold", "tpr") if key not in ood]
         if ood_missing:
-            raise ModelError(f"{source}: metadata 'ood' lacks {', '.join(ood_missing)}")
+            raise ModelError(f"metadata 'ood' lacks {', '.join(ood_missing)}")
         try:
             calibration = OodCalibration(**ood)
-        except TypeError as error:
-            raise ModelError(f"{source}: metadata 'ood': {error}") from None
-        except ModelError as error:
-            raise ModelError(f"{source}: {error}") from None
+        except TypeError as error:  # a key the calibration does not have
+            raise ModelError(f"metadata 'ood': {error}") from None
         speaker = data.get("speaker_normalisation")
         try:
-            speaker_info = SpeakerNormalisationInfo(**speaker) if speaker is not None else None
+            speaker_info = (
+                SpeakerNormalisationInfo(**_object("speaker_normalisation", speaker))
+                if speaker is not None
+                else None
+            )
         except TypeError as error:
-            raise ModelError(f"{source}: metadata 'speaker_normalisation': {error}") from None
-        except ModelError as error:
-            raise ModelError(f"{source}: {error}") from None
-        labels = tuple(data["labels"])
-        if len(labels) < 2 or not all(isinstance(label, str) for label in labels):
-            raise ModelError(f"{source}: metadata 'labels' must be two or more names")
+            raise ModelError(f"metadata 'speaker_normalisation': {error}") from None
+        labels = data["labels"]
         return cls(
-            name=str(data["name"]),
-            labels=labels,
-            sample_rate=int(data["sample_rate"]),
-            min_seconds=float(data["min_seconds"]),
-            max_seconds=float(data["max_seconds"]),
-            frontend=dict(data["frontend"]),
+            name=data["name"],
+            labels=tuple(labels) if isinstance(labels, list) else labels,
+            sample_rate=data["sample_rate"],
+            min_seconds=data["min_seconds"],
+            max_seconds=data["max_seconds"],
+            frontend=data["frontend"],
             ood=calibration,
-            training=dict(data["training"]),
-            embedding_dim=int(data["embedding_dim"]),
+            training=data["training"],
+            embedding_dim=data["embedding_dim"],
             speaker_normalisation=speaker_info,
-            schema=schema,
+            schema=data["schema"],
         )

@@ -183,14 +183,18 @@ def one_line_error(result, message: bytes) -> None:
 
 
 def test_model_errors_are_one_line_and_exit_2(
-    untrained_model, model_without_metadata, speech_wav, tmp_path
+    loaded_model, untrained_model, model_without_metadata, rewrite_metadata, speech_wav, tmp_path
 ):
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"this is not a model")
+    metadata = {**json.loads(loaded_model.metadata.to_json()), "max_seconds": 0}
+    no_input = rewrite_metadata(untrained_model, tmp_path / "zero.onnx", json.dumps(metadata))
     cases = [
         (tmp_path / "missing.onnx", b"missing.onnx: no such model file"),
         (corrupt, b"corrupt.onnx: not a loadable ONNX model"),
         (model_without_metadata, b"no streamser metadata"),
+        ("/dev/zero", b"/dev/zero: not a regular file, expected an .onnx model file"),
+        (no_input, b"zero.onnx: metadata 'max_seconds' must be within one sample and 600"),
     ]
     for model, message in cases:
         one_line_error(listen(str(speech_wav), "--model", str(model)), message)
