@@ -7,6 +7,7 @@ definition here keeps the two halves from disagreeing about a field.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 import numbers
@@ -29,15 +30,21 @@ MAX_INPUT_SECONDS = 600.0
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and abs(value) > 10**30:
+        return "an integer of more than 30 digits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _finite(field: str, value: Any) -> float:
     """`value` as a float, or a ModelError naming `field` (bools, strings, NaN, inf refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    number = math.nan
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an integer beyond any float
+            number = float(value)
+    if not math.isfinite(number):
         raise ModelError(f"metadata '{field}' must be a finite number, not {_shown(value)}")
-    return float(value)
+    return number
 
 
 def _integer(field: str, value: Any, least: int) -> int:
@@ -228,8 +235,10 @@ class ModelMetadata:
         """Parses and validates; every problem is a one-line ModelError naming `source`."""
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ModelError(f"{source}: streamser metadata is not valid JSON ({error})") from None
+        except (ValueError, RecursionError) as error:  # a JSONDecodeError, or a number or
+            # nesting beyond what Python parses: not metadata anyone wrote
+            reason = str(error)[:200]
+            raise ModelError(f"{source}: streamser metadata is not valid JSON ({reason})") from None
         if not isinstance(data, dict):
             raise ModelError(f"{source}: streamser metadata is not a JSON object")
         schema = data.get("schema")

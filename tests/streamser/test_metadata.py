@@ -47,6 +47,7 @@ def test_round_trip():
         ({"sample_rate": True}, "'sample_rate' must be an integer >= 1, not True"),
         ({"max_seconds": float("inf")}, "'max_seconds' must be a finite number, not inf"),
         ({"max_seconds": 3600}, "'max_seconds' must be within one sample and 600 seconds"),
+        ({"max_seconds": 10**400}, "'max_seconds' must be a finite number, not an integer of more"),
         ({"min_seconds": -1}, "'min_seconds' must be within 0 and max_seconds"),
         ({"embedding_dim": 0}, "'embedding_dim' must be an integer >= 1, not 0"),
         ({"training": []}, "'training' must be a JSON object, not []"),
@@ -97,6 +98,17 @@ def test_bad_metadata_is_one_line_naming_the_problem(changes, message):
     with pytest.raises(ModelError, match=re.escape(message)) as info:
         ModelMetadata.from_json(json.dumps(metadata(**changes)), "x.onnx")
     assert str(info.value).startswith("x.onnx: ")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{", "[" * 100_000 + "]" * 100_000, '{"name": ' + "1" * 5000 + "}"],
+    ids=["cut short", "nested too deep", "a number too long"],
+)
+def test_metadata_that_is_not_json_python_parses_is_one_line(text):
+    with pytest.raises(ModelError, match=r"^x\.onnx: streamser metadata is not valid JSON") as info:
+        ModelMetadata.from_json(text, "x.onnx")
     assert "\n" not in str(info.value)
 
 
