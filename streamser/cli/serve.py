@@ -71,6 +71,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--twilio-echo", action="store_true", help="also send events on the Twilio socket"
     )
+    events = parser.add_argument_group("where events go (besides each call's own socket)")
+    events.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get("STREAMSER_REDIS_URL"),
+        help="redis:// URL of a Redis shared by every instance (default: $STREAMSER_REDIS_URL): "
+        "subscribers on any instance see every call; without it, this process's calls only",
+    )
+    events.add_argument(
+        "--redis-prefix", default="streamser", metavar="WORD", help="prefix of the Redis keys"
+    )
+    events.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST every event of this process's calls to URL, signed (repeatable)",
+    )
+    events.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("STREAMSER_WEBHOOK_SECRET"),
+        help="key of the webhooks' HMAC-SHA256 signature (default: $STREAMSER_WEBHOOK_SECRET)",
+    )
     run = parser.add_argument_group("capacity")
     run.add_argument(
         "--workers", type=int, default=1, help="inference threads sharing the model (default 1)"
@@ -96,12 +119,19 @@ def run(args: argparse.Namespace) -> int:
         from streamser.errors import MissingExtraError
 
         raise MissingExtraError("streamser serve", "serve", error.name or "websockets") from None
+    if args.redis:
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            from streamser.errors import MissingExtraError
+
+            raise MissingExtraError("streamser serve --redis", "redis", "redis") from None
     import asyncio
     from dataclasses import replace
 
     from streamser.model import EmotionModel
     from streamser.server.app import Server, run_until_signalled
-    from streamser.server.options import Limits, ServerOptions
+    from streamser.server.options import BusOptions, Limits, ServerOptions, WebhookOptions
     from streamser.streams import RecognizerOptions
 
     handler = logging.StreamHandler(sys.stderr)
@@ -130,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
                 hard_message_bytes=max(256 * 1024, args.max_message_bytes),
                 idle_timeout_s=args.idle_timeout,
             ),
+            bus=BusOptions(redis_url=args.redis or None, prefix=args.redis_prefix),
+            webhooks=WebhookOptions(urls=tuple(args.webhook), secret=args.webhook_secret or None),
         )
     except ValueError as error:
         raise StreamserError(str(error)) from None

@@ -6,10 +6,15 @@ Routes (docs/PROTOCOL.md):
 | --- | --- |
 | `/v1/stream` | the native protocol |
 | `/twilio` | Twilio Media Streams |
-| `/twilio/subscribe/{callSid}` | events of a Twilio call, for dashboards |
 | `/audiohook` | Genesys Cloud AudioHook |
+| `/v1/calls`, `/v1/calls/{id}/events` | calls in progress, one call's events |
+| `/v1/events` | every call's events (`subscriptions`) |
+| `/twilio/subscribe/{callSid}` | the older form of `/v1/calls/{callSid}/events` |
 | `/healthz` | JSON health document (HTTP 200, or 503 while stopping) |
 | `/metrics` | Prometheus text format |
+
+Every call's events also leave through the event bus (`bus`): to subscribers on
+this or (with `--redis`) any instance, and to webhooks.
 
 Everything runs on one asyncio loop; inference runs on the pool's threads, so
 a slow utterance never blocks another call's audio. Each connection is bounded
@@ -29,11 +34,13 @@ from http import HTTPStatus
 
 from streamser.errors import MissingExtraError
 from streamser.model import EmotionModel
-from streamser.server import audiohook, native, twilio
+from streamser.server import audiohook, native, subscriptions, twilio
 from streamser.server.auth import bearer_token, same_secret, verify_audiohook, verify_twilio
+from streamser.server.bus import BrokerUnavailable, EventBus, Hub, LocalBroker, instance_name
 from streamser.server.metrics import ServerMetrics
 from streamser.server.options import ServerOptions
 from streamser.server.pool import InferencePool
+from streamser.server.webhooks import Webhooks
 from streamser.server.wire import Context
 from streamser.worker import Worker
 
@@ -50,6 +57,13 @@ MAX_QUEUED_MESSAGES = 4
 """Messages `websockets` buffers per connection before it stops reading the socket."""
 DRAIN_TIMEOUT_S = 30.0
 """Graceful shutdown waits this long for calls to flush and send their summaries."""
+HAND_ON_TIMEOUT_S = 5.0
+"""Then this long, at most, for webhooks and the broker to hand on what they hold."""
+SUBSCRIPTIONS = (
+    subscriptions.CALL_EVENTS,
+    subscriptions.EVENTS,
+    subscriptions.LEGACY,
+)
 
 
 class Server:
@@ -74,9 +88,15 @@ class Server:
         self._handlers: set[asyncio.Task] = set()
         self._connections = 0
         self.port: int | None = None
+        self.instance = instance_name()
+        self.webhooks: Webhooks | None = None
 
     async def start(self) -> None:
-        self.context = Context(self.options, self.pool, self.metrics, asyncio.Event())
+        bus = self._make_bus()
+        self.context = Context(self.options, self.pool, self.metrics, asyncio.Event(), bus)
+        await bus.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self._server = await serve(
             self._handle,
             self.options.host,
@@ -112,6 +132,10 @@ class Server:
         self._server.close(close_connections=True)
         await self._server.wait_closed()
         self._server = None
+        hand_on_s = min(drain_timeout_s, HAND_ON_TIMEOUT_S)
+        if self.webhooks is not None:
+            await self.webhooks.close(hand_on_s)
+        await self.context.bus.close(hand_on_s)
         await asyncio.get_running_loop().run_in_executor(None, self.pool.close)
         log.info("stopped")
 
@@ -122,6 +146,22 @@ class Server:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.shutdown()
 
+    def _make_bus(self) -> EventBus:
+        """The in-process bus, or Redis with `--redis`; webhooks as a sink."""
+        options = self.options.bus
+        hub = Hub(self.metrics, options.subscriber_queue)
+        if options.redis_url:
+            from streamser.server.redis_broker import RedisBroker  # the `redis` extra
+
+            broker = RedisBroker(hub, options.redis_url, options, self.instance, self.metrics)
+        else:
+            broker = LocalBroker(hub, options)
+        sinks = []
+        if self.options.webhooks.urls:
+            self.webhooks = Webhooks(self.options.webhooks, self.metrics, self.instance)
+            sinks.append(self.webhooks.offer)
+        return EventBus(broker, sinks, self.instance, self.metrics)
+
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.options.certfile is None:
             return None
@@ -129,27 +169,33 @@ class Server:
         context.load_cert_chain(self.options.certfile, self.options.keyfile)
         return context
 
-    def _process_request(self, connection, request) -> Response | None:
-        path = request.path.split("?", 1)[0]
+    async def _process_request(self, connection, request) -> Response | None:
+        path, _, query = request.path.partition("?")
         if path == "/healthz":
             status = HTTPStatus.SERVICE_UNAVAILABLE if self.metrics.stopping else HTTPStatus.OK
             return _response(status, self.metrics.health_json(), "application/json")
         if path == "/metrics":
             body, content_type = self.metrics.render()
             return _response(HTTPStatus.OK, body, content_type)
-        route = _route(path)
-        if route is None:
+        found = _route(path)
+        if found is None:
             return self._refuse(HTTPStatus.NOT_FOUND, "not_found", f"no endpoint at {path}")
+        route = found[0]
+        if route == subscriptions.CALLS:
+            return self._bearer(request) or await self._calls()
         if self.metrics.stopping:
             return self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "stopping", "server is stopping")
         if self._connections >= self.options.limits.max_connections:
             return self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "busy", "too many connections")
         token = self.options.token
-        if route in ("native", "subscribe"):
-            if token is None and not self.options.loopback:
-                return self._refuse(HTTPStatus.FORBIDDEN, "auth", "no --token is configured")
-            if token is not None and not same_secret(bearer_token(request.headers), token):
-                return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "bearer token required")
+        if route == "native" or route in SUBSCRIPTIONS:
+            refused = self._bearer(request)
+            if refused is not None:
+                return refused
+        if route in SUBSCRIPTIONS:
+            problem = subscriptions.check_query(route, query)
+            if problem is not None:
+                return self._refuse(HTTPStatus.BAD_REQUEST, "bad_request", problem)
         if route == "twilio":
             auth_token = self.options.twilio_auth_token
             if auth_token is not None:
@@ -179,6 +225,24 @@ class Server:
                     return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "unauthorized")
         return None
 
+    def _bearer(self, request) -> Response | None:
+        """Refuses a request for the native protocol or the events without the token."""
+        token = self.options.token
+        if token is None and not self.options.loopback:
+            return self._refuse(HTTPStatus.FORBIDDEN, "auth", "no --token is configured")
+        if token is not None and not same_secret(bearer_token(request.headers), token):
+            return self._refuse(HTTPStatus.UNAUTHORIZED, "auth", "bearer token required")
+        return None
+
+    async def _calls(self) -> Response:
+        try:
+            body = await subscriptions.calls_document(self.context.bus)
+        except BrokerUnavailable as error:
+            log.warning("GET /v1/calls: %s", error)
+            status = HTTPStatus.SERVICE_UNAVAILABLE
+            return self._refuse(status, "broker", "event broker unavailable")
+        return _response(HTTPStatus.OK, body, "application/json")
+
     def _refuse(self, status: HTTPStatus, reason: str, text: str) -> Response:
         self.metrics.refused.labels(reason).inc()
         return _response(status, (text + "\n").encode(), "text/plain; charset=utf-8")
@@ -194,16 +258,16 @@ class Server:
         if kernel_buffer is not None and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, kernel_buffer)
         try:
-            path = ws.request.path.split("?", 1)[0]
-            route = _route(path)
+            path, _, query = ws.request.path.partition("?")
+            route, call_id = _route(path) or ("", None)
             if route == "native":
                 await native.run(self.context, ws)
             elif route == "twilio":
                 await twilio.run(self.context, ws)
-            elif route == "subscribe":
-                await twilio.subscribe(self.context, ws, path.rsplit("/", 1)[1])
             elif route == "audiohook":
                 await audiohook.run(self.context, ws)
+            elif route in SUBSCRIPTIONS:
+                await subscriptions.serve(self.context, ws, route, call_id, query)
         except Exception:
             log.exception("connection %s failed", ws.id)
         finally:
@@ -212,16 +276,15 @@ class Server:
             self._handlers.discard(task)
 
 
-def _route(path: str) -> str | None:
+def _route(path: str) -> tuple[str, str | None] | None:
+    """(endpoint, call id) for a path, or None if nothing is there."""
     if path == native.PATH:
-        return "native"
+        return "native", None
     if path == twilio.PATH:
-        return "twilio"
-    if path.startswith(twilio.SUBSCRIBE_PREFIX) and len(path) > len(twilio.SUBSCRIBE_PREFIX):
-        return "subscribe"
+        return "twilio", None
     if path == audiohook.PATH:
-        return "audiohook"
-    return None
+        return "audiohook", None
+    return subscriptions.route(path)
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:

@@ -16,6 +16,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise MissingExtraError("streamser serve", "serve", "prometheus-client") from error
 
 LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+BUS_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0, 10.0)
 
 
 class ServerMetrics:
@@ -75,6 +76,60 @@ class ServerMetrics:
             "Upgrade requests refused",
             ["reason"],
             registry=self.registry,
+        )
+        self._bus_and_webhooks()
+
+    def _bus_and_webhooks(self) -> None:
+        """Where events go beyond the call: the bus, subscribers and webhooks."""
+        registry = self.registry
+        self.bus_records = prom.Counter(
+            "streamser_bus_records",
+            "Records this process's calls published (started, utterance, summary, error)",
+            ["type"],
+            registry=registry,
+        )
+        self.bus_lost = prom.Counter(
+            "streamser_bus_lost_records",
+            "Records that never reached the broker (buffer full while Redis was away)",
+            registry=registry,
+        )
+        self.bus_buffered = prom.Gauge(
+            "streamser_bus_buffered_records", "Records waiting for Redis", registry=registry
+        )
+        self.bus_up = prom.Gauge(
+            "streamser_bus_redis_up", "1 while Redis answers (with --redis)", registry=registry
+        )
+        self.bus_delay = prom.Histogram(
+            "streamser_bus_delay_seconds",
+            "From a call publishing a record to this process's hub receiving it",
+            buckets=BUS_BUCKETS_S,
+            registry=registry,
+        )
+        self.subscribers = prom.Gauge(
+            "streamser_subscribers", "Open event subscriptions", registry=registry
+        )
+        self.subscribers_dropped = prom.Counter(
+            "streamser_subscribers_dropped",
+            "Subscribers dropped for falling behind",
+            registry=registry,
+        )
+        self.webhook_records = prom.Counter(
+            "streamser_webhook_records",
+            "Records per endpoint by outcome (delivered, failed, dropped)",
+            ["endpoint", "outcome"],
+            registry=registry,
+        )
+        self.webhook_requests = prom.Counter(
+            "streamser_webhook_requests",
+            "Webhook requests by HTTP status (or error)",
+            ["endpoint", "code"],
+            registry=registry,
+        )
+        self.webhook_queued = prom.Gauge(
+            "streamser_webhook_queued_records",
+            "Records waiting for an endpoint",
+            ["endpoint"],
+            registry=registry,
         )
 
     def observe(self, event: UtteranceEvent, inference_s: float) -> None:

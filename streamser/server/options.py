@@ -65,6 +65,84 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class BusOptions:
+    """Where a server's events go beyond each call's own connection (`streamser.server.bus`).
+
+    Attributes:
+        redis_url: `redis://` or `rediss://` URL of the shared broker; None keeps the
+            bus in this process (subscribers see only this process's calls).
+        prefix: Prefix of every Redis key, so several deployments can share a Redis.
+        call_backlog: Records kept per call for subscribers who join late (the Redis
+            per-call stream's MAXLEN, or the in-process backlog).
+        global_backlog: Records kept across all calls (the Redis global stream's
+            MAXLEN), the window within which `/v1/events?after=ID` resumes losslessly.
+        retention_s: How long an ended call's records stay for late subscribers.
+        buffer_records: Records held in this process while Redis cannot be reached;
+            beyond it the oldest are counted as lost. Calls never wait for Redis.
+        subscriber_queue: Records a subscriber may fall behind by before it is dropped.
+    """
+
+    redis_url: str | None = None
+    prefix: str = "streamser"
+    call_backlog: int = 2048
+    global_backlog: int = 100_000
+    retention_s: float = 3600.0
+    buffer_records: int = 50_000
+    subscriber_queue: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError(f"Redis URL {self.redis_url!r} must start with redis:// or rediss://")
+        if not self.prefix or any(c.isspace() for c in self.prefix):
+            raise ValueError("the Redis key prefix must be a non-empty word")
+        for name in ("call_backlog", "global_backlog", "buffer_records", "subscriber_queue"):
+            if getattr(self, name) < 16:
+                raise ValueError(f"{name} must be at least 16")
+        if self.retention_s <= 0:
+            raise ValueError("retention_s must be positive")
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """HTTP endpoints that receive every event of this process's calls (`server.webhooks`).
+
+    Attributes:
+        urls: `http://` or `https://` endpoints; each gets every record.
+        secret: Key of the HMAC-SHA256 signature each request carries; required
+            with any URL, so a receiver can tell our requests from anyone's.
+        batch_s: Records produced within this window go out in one request.
+        max_batch: Records per request at most.
+        queue_records: Records waiting per endpoint; beyond it the oldest are dropped
+            (counted), so a failing endpoint costs bounded memory and never a call.
+        attempts: Tries per request (the first and the retries).
+        backoff_s: Wait before the first retry, doubled for each further one.
+        timeout_s: Time allowed for one request.
+    """
+
+    urls: tuple[str, ...] = ()
+    secret: str | None = None
+    batch_s: float = 0.2
+    max_batch: int = 100
+    queue_records: int = 10_000
+    attempts: int = 6
+    backoff_s: float = 0.5
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for url in self.urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"webhook URL {url!r} must start with http:// or https://")
+        if self.urls and not self.secret:
+            raise ValueError("--webhook needs --webhook-secret (requests are signed with it)")
+        if self.batch_s < 0 or self.backoff_s <= 0 or self.timeout_s <= 0:
+            raise ValueError("webhook batch window, backoff and timeout must be positive")
+        if self.max_batch < 1 or self.queue_records < self.max_batch or self.attempts < 1:
+            raise ValueError("webhook max_batch, queue_records and attempts must be positive")
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """Everything about a server except the model.
 
@@ -91,6 +169,8 @@ class ServerOptions:
             peers that accept them; Twilio's own bidirectional streams do not).
         recognizer: Segmenter, VAD, OOD and ring settings for every call.
         limits: Per-connection bounds.
+        bus: Subscriptions' backlog and the shared broker (Redis).
+        webhooks: Endpoints that receive every event.
     """
 
     host: str = LOOPBACK
@@ -107,6 +187,8 @@ class ServerOptions:
     twilio_echo: bool = False
     recognizer: RecognizerOptions = field(default_factory=RecognizerOptions)
     limits: Limits = field(default_factory=Limits)
+    bus: BusOptions = field(default_factory=BusOptions)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

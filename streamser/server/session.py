@@ -116,6 +116,9 @@ class CallSession:
         limits: Per-call bounds.
         emit: Sends one event to wherever this protocol's results go.
         on_stall: Called once when the client stops reading its events.
+        publish: Takes every event, in the same order, before `emit`, whether or not
+            the client still reads them (the event bus: subscribers and webhooks).
+            It must not wait.
     """
 
     def __init__(
@@ -126,12 +129,14 @@ class CallSession:
         limits: Limits,
         emit: Emit,
         on_stall: Callable[[], None] | None = None,
+        publish: Callable[[Event], None] | None = None,
     ) -> None:
         self.spec = spec
         self.pool = pool
         self.limits = limits
         self._emit = emit
         self._on_stall = on_stall
+        self._publish = publish
         self.streams = StreamSet(spec.call_id, spec.channels, pool.worker, options, spec.input)
         self.channels = [_Channel(front, spec) for front in self.streams.fronts]
         self._out: asyncio.Queue[object] = asyncio.Queue()
@@ -261,6 +266,8 @@ class CallSession:
         return pending.event
 
     async def _send(self, event: Event) -> None:
+        if self._publish is not None:
+            self._publish(event)
         if self.client_gone:
             return
         try:

@@ -7,10 +7,11 @@ track's base64 mu-law `payload` with `track`, `chunk`, `timestamp`), `mark`,
 `dtmf` and `stop`. The `inbound` track (the caller) becomes the `customer`
 stream and `outbound` the `agent` stream.
 
-Twilio accepts only its own playback messages back on the socket, so results go
-to subscribers: a WebSocket on `/twilio/subscribe/{callSid}` receives the call's
-events as JSON lines, the same as the native protocol's. `--twilio-echo` also
-sends them on the media socket, for peers that accept it.
+Twilio accepts only its own playback messages back on the socket, so results
+leave through the event bus like every call's: subscribers of
+`/v1/calls/{callSid}/events` (or the older `/twilio/subscribe/{callSid}`),
+webhooks and Redis. `--twilio-echo` also sends them on the media socket, for
+peers that accept it.
 
 Twilio signs the upgrade request (`X-Twilio-Signature`); with `--twilio-auth-token`
 the server accepts only signed streams (checked in `app.py` before the handshake).
@@ -21,7 +22,6 @@ cannot send headers of our choosing, unless the upgrade had the bearer header.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -32,13 +32,10 @@ from streamser.server.auth import bearer_token, same_secret
 from streamser.server.call_loop import Action, Adapter, Audio, End, Open, run_call
 from streamser.server.session import CallSpec
 from streamser.server.wire import (
-    CLOSE_GOING_AWAY,
-    CLOSE_NORMAL,
     CLOSE_POLICY,
     MULAW_8K,
     Context,
     ProtocolError,
-    close_quietly,
     parse_json_object,
     typed,
 )
@@ -46,10 +43,7 @@ from streamser.server.wire import (
 log = logging.getLogger(__name__)
 
 PATH = "/twilio"
-SUBSCRIBE_PREFIX = "/twilio/subscribe/"
 TRACK_STREAMS = {"inbound": "customer", "outbound": "agent"}
-SUBSCRIBER_QUEUE = 1024
-"""Event lines a subscriber may fall behind by before it is dropped (never the call)."""
 
 
 def parse_start(message: dict[str, Any], max_channels: int) -> tuple[CallSpec, dict[str, Any]]:
@@ -94,8 +88,8 @@ def parse_media(message: dict[str, Any]) -> tuple[str, bytes]:
 
 
 class TwilioAdapter(Adapter):
-    """Twilio's events in; results out to the call's subscribers (and, with
-    `--twilio-echo`, the media socket). Twilio reads nothing else we send."""
+    """Twilio's events in; results out through the bus (and, with `--twilio-echo`,
+    the media socket). Twilio reads nothing else we send."""
 
     protocol = "twilio"
 
@@ -152,93 +146,15 @@ class TwilioAdapter(Adapter):
         return [Open(spec)]
 
     async def emit(self, event: Event) -> None:
-        line = event.to_json()
-        publish(self.ctx, self._call_id or "", line)
+        # The session has already published the event on the bus.
         if self.ctx.options.twilio_echo:
-            await self.ws.send(line)
+            await self.ws.send(event.to_json())
 
     async def closed(self) -> None:
         if self._call_id is not None:
             self.ctx.calls.discard(self._call_id)
-            end_subscribers(self.ctx, self._call_id)
 
 
 async def run(ctx: Context, ws) -> None:
     """Serves one Twilio media stream."""
     await run_call(ctx, ws, TwilioAdapter(ctx, ws))
-
-
-def publish(ctx: Context, call_id: str, line: str) -> None:
-    """Gives a line to every subscriber of the call; a subscriber that fell behind is dropped."""
-    for queue in list(ctx.subscribers.get(call_id, ())):
-        try:
-            queue.put_nowait(line)
-        except asyncio.QueueFull:
-            log.warning("subscriber of %s fell %d events behind; dropped", call_id, queue.maxsize)
-            ctx.subscribers[call_id].discard(queue)
-            _close_queue(queue)
-
-
-def end_subscribers(ctx: Context, call_id: str) -> None:
-    for queue in ctx.subscribers.pop(call_id, set()):
-        _close_queue(queue)
-
-
-def _close_queue(queue: asyncio.Queue[str | None]) -> None:
-    while True:
-        try:
-            queue.put_nowait(None)
-            return
-        except asyncio.QueueFull:
-            queue.get_nowait()
-
-
-async def subscribe(ctx: Context, ws, call_id: str) -> None:
-    """Sends a call's events to a subscriber until the call ends. A subscriber whose call
-    has not begun within `Limits.idle_timeout_s` (or when the server stops) is closed."""
-    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
-    ctx.subscribers.setdefault(call_id, set()).add(queue)
-    closed = asyncio.ensure_future(ws.wait_closed())
-    stopping = asyncio.ensure_future(ctx.stop.wait())
-    code = CLOSE_NORMAL
-    loop = asyncio.get_running_loop()
-    start_by = loop.time() + ctx.limits.idle_timeout_s
-    try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            waiting = call_id not in ctx.calls and queue.empty()
-            done, _ = await asyncio.wait(
-                {getter, closed, stopping},
-                timeout=max(0.0, start_by - loop.time()) if waiting else None,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if not done:  # the call it waits for has not begun: free the slot
-                getter.cancel()
-                log.info("subscriber of %s: no such call began; closing", call_id)
-                code = CLOSE_POLICY
-                break
-            if getter not in done:
-                getter.cancel()
-                if closed in done:
-                    break
-                if call_id not in ctx.calls:
-                    code = CLOSE_GOING_AWAY  # stopping, and no call to wait for
-                    break
-                # Stopping while the call runs: its summary and end come through the queue.
-                stopping = asyncio.ensure_future(asyncio.Event().wait())
-                continue
-            line = getter.result()
-            if line is None:
-                break
-            await asyncio.wait_for(ws.send(line), ctx.limits.send_timeout_s)
-    except Exception as error:  # a subscriber that broke or stopped reading
-        log.info("subscriber of %s: %s", call_id, error)
-    finally:
-        for task in (closed, stopping):
-            task.cancel()
-        queues = ctx.subscribers.get(call_id)
-        if queues is not None:
-            queues.discard(queue)
-            if not queues:
-                ctx.subscribers.pop(call_id, None)
-        await close_quietly(ws, code)

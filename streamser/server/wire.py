@@ -13,6 +13,7 @@ from typing import Any
 from streamser.audio import AudioFormat, Encoding
 from streamser.errors import MissingExtraError
 from streamser.events import ErrorEvent, SummaryEvent
+from streamser.server.bus import EventBus, Hub, LocalBroker, Subscription, instance_name
 from streamser.server.metrics import ServerMetrics
 from streamser.server.options import Limits, ServerOptions
 from streamser.server.pool import InferencePool
@@ -66,7 +67,8 @@ class Context:
         pool: The shared inference pool.
         metrics: Counters and health.
         stop: Set when the server starts its graceful shutdown.
-        subscribers: Twilio call SID -> queues of subscribers' outgoing lines.
+        bus: Where every call's events go beyond its own client (subscribers,
+            webhooks, Redis); by default a bus within this process.
         calls: Twilio call SIDs in progress.
     """
 
@@ -74,8 +76,19 @@ class Context:
     pool: InferencePool
     metrics: ServerMetrics
     stop: asyncio.Event
-    subscribers: dict[str, set[asyncio.Queue[str | None]]] = field(default_factory=dict)
+    bus: EventBus = None  # type: ignore[assignment]  # made in __post_init__ when absent
     calls: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.bus is None:
+            hub = Hub(self.metrics, self.options.bus.subscriber_queue)
+            broker = LocalBroker(hub, self.options.bus)
+            self.bus = EventBus(broker, [], instance_name(), self.metrics)
+
+    @property
+    def subscribers(self) -> dict[str, set[Subscription]]:
+        """Call id -> its subscribers in this process."""
+        return self.bus.hub.per_call
 
     @property
     def limits(self) -> Limits:
@@ -88,8 +101,17 @@ class Context:
     def open_call(
         self, spec: CallSpec, emit: Emit, on_stall: Callable[[], None] | None = None
     ) -> CallSession:
-        """A new call on the shared pool, counted and logged."""
-        session = CallSession(spec, self.pool, self.recognizer, self.limits, emit, on_stall)
+        """A new call on the shared pool, counted, logged and announced on the bus."""
+        session = CallSession(
+            spec,
+            self.pool,
+            self.recognizer,
+            self.limits,
+            emit,
+            on_stall,
+            publish=self.bus.publisher(spec),
+        )
+        self.bus.call_started(session)
         self.metrics.active_calls.labels(spec.protocol).inc()
         log.info("call %s started (%s, %s)", spec.call_id, spec.protocol, spec.describe())
         return session
@@ -102,6 +124,7 @@ class Context:
         A call whose client stopped reading (`StallGuard`) is counted as `stalled`.
         """
         summary = await session.finish(status)
+        self.bus.call_ended(session)
         protocol = session.spec.protocol
         counted = "stalled" if stalled else status
         self.metrics.active_calls.labels(protocol).dec()
