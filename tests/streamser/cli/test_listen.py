@@ -318,6 +318,7 @@ def open_writer(fifo, deadline: float) -> int:
 
 
 def read_event(process: subprocess.Popen, deadline: float) -> dict:
+    # stdout is unbuffered (bufsize=0): no line waits in a buffer that select cannot see
     ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
     assert ready, "no event in time"
     line = process.stdout.readline()
@@ -336,12 +337,14 @@ def listening_to_an_idle_pipe(model, via: str, tmp_path, *options: str, until: f
     command = [sys.executable, "-m", "streamser", "listen", "--model", str(model), *options]
     if via == "stdin":
         read_end, writer = os.pipe()
-        process = subprocess.Popen([*command, "-"], stdin=read_end, stdout=PIPE, stderr=PIPE)
+        process = subprocess.Popen(
+            [*command, "-"], stdin=read_end, stdout=PIPE, stderr=PIPE, bufsize=0
+        )
         os.close(read_end)
     else:
         fifo = tmp_path / "audio.fifo"
         os.mkfifo(fifo)
-        process = subprocess.Popen([*command, str(fifo)], stdout=PIPE, stderr=PIPE)
+        process = subprocess.Popen([*command, str(fifo)], stdout=PIPE, stderr=PIPE, bufsize=0)
         writer = open_writer(fifo, deadline)
     try:
         header = wav_header_bytes(AudioFormat(RATE, 1, Encoding.PCM_S16), data_bytes=None)
@@ -383,10 +386,10 @@ def test_a_stop_signal_ends_the_run_gracefully_even_while_the_pipe_is_idle(
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_second_stop_signal_exits_at_once(untrained_model, tmp_path, stop):
-    # A stats event every 10 ms of audio fills the output pipe, which the test
+    # A stats event every 5 ms of audio (200 kB) fills the output pipe (64 kB), which the test
     # then stops reading: the graceful stop cannot finish, the second signal must end it.
     with listening_to_an_idle_pipe(
-        untrained_model, "stdin", tmp_path, "--stats-interval", "0.01", until=0.01
+        untrained_model, "stdin", tmp_path, "--stats-interval", "0.005", until=0.005
     ) as (process, _):
         time.sleep(1.5)  # the output pipe fills up
         process.send_signal(stop)
