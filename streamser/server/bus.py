@@ -43,6 +43,9 @@ LOCAL_GLOBAL_BACKLOG = 10_000
 """Records across all calls the in-process bus keeps for `/v1/events?after=ID`."""
 RETAINED_CALLS = 256
 """Ended calls whose records the in-process bus keeps for late subscribers."""
+OPEN_CALLS_SEEN = 10_000
+"""Calls the hub remembers having seen start and not end (a bound, should their
+instance vanish before their summary)."""
 
 Directory = Callable[[], list[CallInfo]]
 """This process's calls in progress, as `GET /v1/calls` lists them."""
@@ -98,6 +101,7 @@ class Hub:
         self._queue_size = queue_size
         self._by_call: dict[str, set[Subscription]] = {}
         self._everything: set[Subscription] = set()
+        self._open: OrderedDict[str, str] = OrderedDict()
 
     def subscribe(self, call_id: str | None, wanted: RecordFilter | None = None) -> Subscription:
         """A new subscription to one call's records (or, with None, to every call's)."""
@@ -127,6 +131,13 @@ class Hub:
         """Hands a placed record to every subscriber that wants it; never waits."""
         if record.published:
             self._metrics.bus_delay.observe(max(0.0, time.time() - record.published))
+        if record.type == STARTED:
+            self._open[record.call_id] = record.id
+            self._open.move_to_end(record.call_id)
+            if len(self._open) > OPEN_CALLS_SEEN:
+                self._open.popitem(last=False)
+        elif record.final:
+            self._open.pop(record.call_id, None)
         for sub in (*self._by_call.get(record.call_id, ()), *self._everything):
             if not sub.offer(record):
                 self._metrics.subscribers_dropped.inc()
@@ -135,6 +146,11 @@ class Hub:
                     sub.call_id or "all calls",
                     self._queue_size,
                 )
+
+    def open_calls(self) -> list[str]:
+        """Calls whose start this hub has seen and whose summary it has not, oldest
+        first: a new subscriber replays them even before the directory lists them."""
+        return list(self._open)
 
     @property
     def per_call(self) -> dict[str, set[Subscription]]:

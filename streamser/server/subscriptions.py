@@ -258,6 +258,9 @@ async def _backlog(bus: EventBus, after: str | None) -> AsyncIterator[BusRecord]
         async for record in bus.broker.iter_all(after):
             yield record
         return
-    for info in sorted(await bus.broker.calls(), key=lambda info: info.started):
-        async for record in bus.broker.iter_call(info.call_id, None):
+    listed = sorted(await bus.broker.calls(), key=lambda info: info.started)
+    # The hub knows of calls that began a moment ago, before the directory lists them.
+    calls = dict.fromkeys([*bus.hub.open_calls(), *(info.call_id for info in listed)])
+    for call_id in calls:
+        async for record in bus.broker.iter_call(call_id, None):
             yield record
