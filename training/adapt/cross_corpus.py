@@ -1,11 +1,14 @@
-"""`bin/cross-corpus`: the cross-corpus protocol's runs, then docs/CROSS_CORPUS.md.
+"""`bin/cross-corpus`: the cross-corpus protocol on real speech, then docs/CROSS_CORPUS.md.
 
-Runs the table's tasks (`training.adapt.experiment`) on the SynthEmo corpora, and on
-EmoDB, eNTERFACE and CASIA when all three are given, then writes the report
-(`training.adapt.report`) with the development grid's results
-(`training.adapt.develop`) beside them.
+Stages, each resumable (finished runs are kept in JSON Lines files under --work):
 
-    python -m training.adapt.cross_corpus --work runs/cross-corpus --report-only
+1. caches: pooled log-mel maps of SynthEmo, EmoDB and the Asterisk IVR prompts;
+2. development (`training.adapt.develop`): the pilot, then every aligned row's weight
+   grid on the development tasks, and the weights the rule chooses from them;
+3. table: every row at its chosen weight on the table tasks, over the seeds;
+4. report (`training.adapt.report`): the document, generated from the two results files.
+
+    python -m training.adapt.cross_corpus --emodb DIR [--synthemo DIR] [--stage report]
 """
 
 from __future__ import annotations
@@ -16,69 +19,104 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.adapt.data import CorpusSpec
-from training.adapt.develop import RESULTS_FILE
-from training.adapt.experiment import (
-    REAL_CORPORA,
-    SEEDS,
-    SYNTHEMO_CORPORA,
-    TABLE_METHODS,
-    current_rows,
-    ensure_synthemo,
-    read_results,
-    run_protocol,
+from training.adapt.develop import (
+    DEVELOPMENT_SEEDS,
+    centres,
+    chosen_weights,
+    development_jobs,
+    pilot_jobs,
 )
-from training.adapt.report import write_report
+from training.adapt.experiment import (
+    ALIGNED,
+    CONTROLS,
+    SEEDS,
+    config_for,
+    job,
+    read_results,
+    run_jobs,
+)
+from training.adapt.tasks import TABLE_TASKS, cache_corpus, ensure_synthemo
 from training.adapt.trainer import AdaptConfig
+
+log = logging.getLogger(__name__)
+
+TABLE_ROWS = (*CONTROLS, *(r for r in ALIGNED if r != "didan-absolute"))
+"""The table's rows; `didan-absolute` (the first reading of IDA) runs on the development
+tasks only, where it shows its collapse."""
+DEVELOPMENT_FILE = "development.jsonl"
+TABLE_FILE = "table.jsonl"
+STAGES = ("all", "development", "table", "report")
+
+
+def table_jobs(
+    caches: dict[str, Path],
+    base: AdaptConfig,
+    weights: dict[str, float],
+    rows: Sequence[str],
+    seeds: Sequence[int],
+    tasks=TABLE_TASKS,
+) -> list[dict]:
+    jobs = []
+    for seed in seeds:
+        for task in tasks:
+            for row in rows:
+                if row in CONTROLS or row in weights:
+                    config = config_for(row, base, seed, weights.get(row, 0.0))
+                    jobs.append(job(task, row, config, caches))
+                else:
+                    log.warning("%s: no development weight, left out of the table", row)
+    return jobs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Cross-corpus protocol (six tasks x methods x seeds) and docs/CROSS_CORPUS.md"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--emodb", type=Path, help="an EmoDB folder (any copy)")
+    parser.add_argument(
+        "--synthemo", type=Path, help="a SynthEmo corpus folder (default: made under --work)"
     )
     parser.add_argument("--work", type=Path, default=Path("runs/cross-corpus"))
     parser.add_argument("--doc", type=Path, default=Path("docs/CROSS_CORPUS.md"))
-    parser.add_argument("--per-class", type=int, default=150, help="SynthEmo files per emotion")
-    parser.add_argument("--emodb", type=Path, help="EmoDB folder (B)")
-    parser.add_argument("--enterface", type=Path, help="eNTERFACE'05 folder (E)")
-    parser.add_argument("--casia", type=Path, help="CASIA folder (C)")
-    parser.add_argument(
-        "--methods",
-        default=",".join(TABLE_METHODS),
-        help="table rows; the DIDAN variants (didan-sparse, didan-class) run at DIDAN's weight",
-    )
+    parser.add_argument("--stage", choices=STAGES, default="all")
+    parser.add_argument("--rows", default=",".join(TABLE_ROWS))
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--development-seeds", default=",".join(map(str, DEVELOPMENT_SEEDS)))
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--report-only", action="store_true", help="rewrite the doc from results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    methods = args.methods.split(",")
-    seeds = [int(s) for s in args.seeds.split(",")]
     base = AdaptConfig(steps=args.steps)
-    protocols = {}
-    manifest = args.work / "synthemo" / "manifest.csv"
-    if not args.report_only:
-        manifest = ensure_synthemo(args.work / "synthemo", args.per_class, args.workers)
-    protocols["synthemo"] = {
-        code: CorpusSpec(name, manifest) for code, name in SYNTHEMO_CORPORA.items()
-    }
-    real = {"B": args.emodb, "E": args.enterface, "C": args.casia}
-    if all(real.values()):
-        protocols["bec"] = {
-            code: CorpusSpec(REAL_CORPORA[code], path) for code, path in real.items()
+    rows = args.rows.split(",")
+    development_file = args.work / DEVELOPMENT_FILE
+    table_file = args.work / TABLE_FILE
+    if args.stage != "report":
+        if args.emodb is None:
+            parser.error("--emodb DIR is needed to run (not for --stage report)")
+        synthemo = args.synthemo or ensure_synthemo(args.work / "synthemo", args.workers)
+        cache = args.work / "cache"
+        caches = {
+            "synthemo": cache_corpus("synthemo", synthemo, cache),
+            "emodb": cache_corpus("emodb", args.emodb, cache),
         }
-    elif any(real.values()):
-        parser.error("the B/E/C protocol needs --emodb, --enterface and --casia together")
-    results = {}
-    for name, corpora in protocols.items():
-        path = args.work / f"{name}.jsonl"
-        if not args.report_only:
-            run_protocol(corpora, path, base, methods, seeds, args.work / "cache", args.workers)
-        rows = current_rows(read_results(path), base)
-        rows = [r for r in rows if r["method"] in methods and r["seed"] in seeds]
-        results[name] = sorted(rows, key=lambda r: methods.index(r["method"]))
-    write_report(results, args.doc, base, read_results(args.work / RESULTS_FILE))
+        tasks = TABLE_TASKS
+        try:
+            caches["ivr"] = cache_corpus("ivr", None, cache)
+        except Exception as error:  # the Debian packages are not installed
+            log.warning("IVR prompts unavailable (%s): that task is not run", error)
+            tasks = tuple(t for t in TABLE_TASKS if t.target != "ivr")
+        if args.stage in ("all", "development"):
+            pilot = run_jobs(pilot_jobs(caches, base), development_file, args.workers)
+            seeds = [int(s) for s in args.development_seeds.split(",")]
+            jobs = development_jobs(caches, base, centres(pilot), seeds)
+            development = run_jobs(jobs, development_file, args.workers)
+            log.info("chosen weights: %s", chosen_weights(development))
+        if args.stage in ("all", "table"):
+            weights = chosen_weights(read_results(development_file))
+            seeds = [int(s) for s in args.seeds.split(",")]
+            jobs = table_jobs(caches, base, weights, rows, seeds, tasks)
+            run_jobs(jobs, table_file, args.workers)
+    from training.adapt.report import write_report
+
+    write_report(read_results(development_file), read_results(table_file), args.doc, base, rows)
     print(args.doc)
     return 0
 

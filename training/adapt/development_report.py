@@ -1,140 +1,166 @@
-"""The development grid in docs/CROSS_CORPUS.md: its table, and notes on the chosen weights.
+"""The development part of docs/CROSS_CORPUS.md: the weight grid, the chosen weights, the
+default method, and what the IDA term does to the features (the collapse diagnosis).
 
 Reads only development results (`training.adapt.develop`), never the table's runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from training.adapt.develop import (
-    CONTROL,
-    SOURCE_FIT_TOLERANCE,
-    choose_weights,
-    grid_weights,
-    same_weight,
-    summarise,
-)
-from training.adapt.trainer import DEFAULT_WEIGHTS, AdaptConfig
+from training.adapt.cli import DEFAULT_METHOD
+from training.adapt.develop import SOURCE_FIT_TOLERANCE, centres, summarise
+from training.adapt.experiment import ROWS
+from training.adapt.trainer import DEFAULT_WEIGHTS
 
 
-def development_table(rows: list[dict]) -> str:
-    """UAR on each development target, their mean, and source training UAR per method and
-    weight; the chosen weights are marked."""
+def arrow(task: str) -> str:
+    return task.replace("->", " → ")
+
+
+def development_table(rows: Sequence[dict], chosen: dict[str, float]) -> str:
+    """UAR per development task, their mean and source training UAR, per row and weight."""
     stats = summarise(rows)
-    chosen = choose_weights(rows)
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     value: dict[tuple, list[float]] = {}
     for r in rows:
-        value.setdefault((r["method"], float(r["weight"]), r["task"]), []).append(100 * r["ua"])
+        value.setdefault((r["row"], float(r["weight"]), r["task"]), []).append(100 * r["ua"])
     reference = stats.get(("source-only", 0.0), {}).get("source_ua", float("nan"))
     lines = [
-        "| method | weight | "
-        + " | ".join(t.replace("->", " → ") for t in tasks)
-        + " | **mean** | source training UAR (%) | chosen |",
-        "|---" * (len(tasks) + 5) + "|",
+        "| row | weight | "
+        + " | ".join(arrow(t) for t in tasks)
+        + " | **mean** | source training UAR | runs | |",
+        "|---" * (len(tasks) + 6) + "|",
     ]
-    for (method, weight), s in stats.items():
-        cells = [f"{np.mean(value[(method, weight, t)]):.1f}" for t in tasks]
-        if method == "source-only":
-            mark = "reference"
-        elif (method, weight) == CONTROL:
-            mark = "control"
-        elif same_weight(chosen.get(method, -1.0), weight):
+    order = {row: i for i, row in enumerate(ROWS)}
+    for (row, weight), s in sorted(stats.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        cells = [
+            f"{np.mean(value[(row, weight, t)]):.1f}" if (row, weight, t) in value else "n/a"
+            for t in tasks
+        ]
+        if row in ("source-only", "joint-batch"):
+            mark = "reference" if row == "source-only" else "control"
+        elif chosen.get(row) == weight:
             mark = "**chosen**"
         elif s["source_ua"] < reference - SOURCE_FIT_TOLERANCE:
             mark = "guard"
         else:
             mark = ""
         lines.append(
-            f"| {method} | {weight:g} | "
+            f"| {row} | {weight:g} | "
             + " | ".join(cells)
-            + f" | **{s['ua']:.1f}** | {s['source_ua']:.1f} | {mark} |"
+            + f" | **{s['ua']:.1f}** | {s['source_ua']:.1f} | {s['runs']} | {mark} |"
         )
     return "\n".join(lines)
 
 
-def agreement_note(development: list[dict] | None) -> str:
-    """Whether DEFAULT_WEIGHTS are what the development rule picks from `development`."""
-    if not development:
-        return " (no development results found to check them against)"
-    chosen = choose_weights(development)
+def centre_note(rows: Sequence[dict]) -> str:
+    found = centres(rows)
+    if not found:
+        return ""
+    listed = ", ".join(f"{row} {c:g}" for row, c in found.items())
+    return f"Grid centres from the pilot (w = 1): {listed}.\n"
+
+
+def best_development_row(rows: Sequence[dict], chosen: dict[str, float]) -> tuple[str, float]:
+    """The row with the highest mean development UAR at its chosen weight."""
+    stats = summarise(rows)
+    scored = {row: stats[(row, w)]["ua"] for row, w in chosen.items() if (row, w) in stats}
+    best = max(scored, key=scored.get)
+    return best, scored[best]
+
+
+def defaults_note(rows: Sequence[dict], chosen: dict[str, float]) -> str:
+    """Whether `streamser adapt`'s default method and weights are the development choice."""
+    if not chosen:
+        return "No development results: the defaults of `streamser adapt` are unchecked.\n"
+    best, ua = best_development_row(rows, chosen)
+    method = ROWS[best][0]
+    text = (
+        f"Highest mean development UAR at its chosen weight: **{best}** ({ua:.1f} %). "
+        f"`streamser adapt` defaults to `--method {DEFAULT_METHOD}`"
+    )
+    text += (
+        " (that method).\n"
+        if method == DEFAULT_METHOD
+        else f": **this differs from the development choice ({method})**.\n"
+    )
     differ = [
-        f"{m} {DEFAULT_WEIGHTS[m]:g} (the rule picks {w:g})"
-        for m, w in chosen.items()
-        if not same_weight(DEFAULT_WEIGHTS[m], w)
+        f"{row} {DEFAULT_WEIGHTS[ROWS[row][0]]:g} (chosen {w:g})"
+        for row, w in chosen.items()
+        if row == ROWS[row][0] and ROWS[row][0] in DEFAULT_WEIGHTS
+        if not np.isclose(DEFAULT_WEIGHTS[ROWS[row][0]], w)
     ]
     if differ:
-        return " **These differ from the development choice**: " + ", ".join(differ) + "."
-    return " These are the development rule's picks (checked when this file was written)."
-
-
-def development_notes(development: list[dict] | None) -> str:
-    """Chosen weights against source-only on the development tasks, and choices at a grid edge."""
-    if not development:
-        return ""
-    stats = summarise(development)
-    reference = stats.get(("source-only", 0.0))
-    chosen = choose_weights(development)
-    if reference is None or not chosen:
-        return ""
-    below = [
-        f"{m} ({stats[(m, w)]['ua']:.1f} % at w = {w:g})"
-        for m, w in chosen.items()
-        if stats[(m, w)]["ua"] <= reference["ua"]
-    ]
-    text = f"Source-only reaches {reference['ua']:.1f} % on the development targets. "
-    if below:
-        text += "Not above it at the chosen weight: " + ", ".join(below) + ". "
+        text += "Default weights that differ from the development choice: " + ", ".join(differ)
+        text += ".\n"
     else:
-        text += "Every chosen weight is above it. "
-    edges = []
-    for m, w in chosen.items():
-        for side, edge in (("largest", max(grid_weights(m))), ("smallest", min(grid_weights(m)))):
-            if same_weight(w, edge):
-                edges.append(f"{m} ({w:g}, the grid's {side})")
-    if edges:
-        text += (
-            "Chosen at an edge of the grid: " + ", ".join(edges) + "; a wider grid might do "
-            "better there, but the grid was fixed before the runs and was not widened."
-        )
-    return text + "\n"
+        text += "Its default weights (`trainer.DEFAULT_WEIGHTS`) are the development choices.\n"
+    return text
 
 
-def ida_floor_note(development: list[dict] | None, base: AdaptConfig) -> str:
-    """What the ridge IDA term reaches on the development tasks, against its lower bound."""
-    runs = [
-        r
-        for r in (development or [])
-        if r["method"] == "didan" and "align" in r.get("final_losses", {})
-    ]
-    if not runs:
+def collapse_table(rows: Sequence[dict]) -> str:
+    """IDA in its two readings, per weight: the term's value, the features' effective number
+    of directions (participation ratio of FC2's covariance, source and target), source
+    fit and development UAR. Means over development tasks and seeds."""
+    wanted = ("joint-batch", "didan-absolute", "didan", "didan-sparse")
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for r in rows:
+        if r["row"] in wanted:
+            groups.setdefault((r["row"], float(r["weight"])), []).append(r)
+    if not any(row == "didan-absolute" for row, _ in groups):
         return ""
-    by_weight: dict[float, list[dict]] = {}
-    for r in runs:
-        by_weight.setdefault(float(r["weight"]), []).append(r["final_losses"])
-    ridge, n = base.ida.ridge, base.batch_size
-    floor = ridge / (ridge + n)
-    listed = ", ".join(
-        f"w = {w:g}: {np.mean([x['align'] for x in v]):.4f} "
-        f"({np.mean([x['emotion'] for x in v]):.2f})"
-        for w, v in sorted(by_weight.items())
-    )
-    return (
-        "What the DIDAN term does on the development tasks (IDA value over the last tenth "
-        "of training, mean over runs, with the source emotion loss in brackets; at w = 0 "
-        f"the term is measured but not optimised): {listed}. "
-        f"With rows normalised, the ridge IDA value cannot fall below lambda / (lambda + n_s) "
-        f"= {ridge:g} / ({ridge:g} + {n}) = {floor:.4f}, and reaches it only when every source "
-        "row and the target rows lie on one ray. The strong weights drive the term to that "
-        "floor while the emotion loss rises: in our reading a target direction is cheaper "
-        "the more source energy lies on it, so the term is minimised by concentrating all "
-        "FC2 features on few directions, not by matching the two distributions; the "
-        "normalisation guards against shrinking features, not against this. The weak "
-        "weights leave the term near its unoptimised value and the model near source-only. "
-        "We found no defect of the code against its documented reading (the solvers, the "
-        "loss value and its gradient do what `training/adapt/ida.py` describes, checked by "
-        "the tests); the concentration is a property of the reading itself. Changing the "
-        "loss would make a new method, designed after seeing this one fail, so it was not "
-        "done here.\n"
-    )
+    lines = [
+        "| row | weight | IDA term (last tenth) | directions: source | directions: target "
+        "| emotion loss | source training UAR | development UAR |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (row, weight), group in sorted(
+        groups.items(), key=lambda kv: (wanted.index(kv[0][0]), kv[0][1])
+    ):
+        align = [g["final_losses"].get("align", float("nan")) for g in group]
+        lines.append(
+            f"| {row} | {weight:g} | {np.mean(align):.4f} | "
+            f"{np.mean([g['feature_rank']['source'] for g in group]):.1f} | "
+            f"{np.mean([g['feature_rank']['target'] for g in group]):.1f} | "
+            f"{np.mean([g['final_losses']['emotion'] for g in group]):.3f} | "
+            f"{100 * np.mean([g['source_ua'] for g in group]):.1f} | "
+            f"{100 * np.mean([g['ua'] for g in group]):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+DEMO_RANKS = (1, 4, 16, 64, 128)
+
+
+def rank_demo(seed: int = 0) -> str:
+    """IDA on Gaussian samples (32 + 32 rows, 128 dimensions), computed when the report is
+    written: two samples of one distribution of each rank, and a target squeezed onto one
+    direction of a rank-16 source. The absolute reading rewards low rank; the relative
+    one scores one distribution about zero at any rank and the squeezed target high."""
+    import torch
+
+    from training.adapt.ida import ida_loss
+
+    generator = torch.Generator().manual_seed(seed)
+    basis = torch.randn(128, 128, generator=generator)
+
+    def sample(rank: int) -> torch.Tensor:
+        return torch.randn(32, rank, generator=generator) @ basis[:rank]
+
+    cases = [(f"one distribution, rank {r}", sample(r), sample(r)) for r in DEMO_RANKS]
+    cases.append(("target on one direction of a rank-16 source", sample(16), sample(1)))
+    lines = [
+        "| case | absolute, ridge | absolute, sparse | relative, ridge | relative, sparse |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s, t in cases:
+        values = [
+            float(ida_loss(s, t, solver=solver, reference=reference))
+            for reference in ("absolute", "relative")
+            for solver in ("ridge", "sparse")
+        ]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    return "\n".join(lines)

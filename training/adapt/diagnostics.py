@@ -21,6 +21,8 @@ import numpy as np
 from streamser.ood import energy
 
 NEUTRAL = "neutral"
+GATE_TPR = 0.95
+"""Share of source utterances the source-calibrated gate accepts."""
 
 
 def label_shares(logits: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
@@ -31,7 +33,7 @@ def label_shares(logits: np.ndarray, classes: Sequence[str]) -> dict[str, float]
 
 
 def gate_coverage(
-    source_logits: np.ndarray, target_logits: np.ndarray, tpr: float = 0.95
+    source_logits: np.ndarray, target_logits: np.ndarray, tpr: float = GATE_TPR
 ) -> tuple[float, np.ndarray]:
     """(coverage, accepted mask): the target share an energy gate accepts whose threshold
     accepts `tpr` of the source utterances."""

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from streamser.errors import StreamserError
 from training.adapt.baselines import DomainClassifier, coral_loss, mmd_loss
 from training.adapt.data import MapBank, batches
-from training.adapt.ida import SOLVERS, class_aware_ida_loss, ida_loss
+from training.adapt.ida import REFERENCES, SOLVERS, class_aware_ida_loss, ida_loss
 from training.adapt.network import AdaptOutput, DidanConfig, DidanNet
 from training.metrics import unweighted_accuracy, weighted_accuracy
 
@@ -59,6 +59,9 @@ class IdaOptions:
     fista_steps: Iterations of the sparse solver.
     class_aware: After warm-up, reconstruct each target pseudo-class from its source class.
     warmup_fraction: Share of the steps before pseudo-labels are trusted.
+    reference: "relative" (each domain reconstructed from the other, against each from
+        itself) or "absolute" (the target from the source alone, which collapses
+        features); see `training.adapt.ida.ida_loss`.
     """
 
     solver: str = "ridge"
@@ -67,10 +70,13 @@ class IdaOptions:
     fista_steps: int = 10
     class_aware: bool = False
     warmup_fraction: float = 0.3
+    reference: str = "relative"
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
             raise StreamserError(f"IDA solver {self.solver!r}: expected {' or '.join(SOLVERS)}")
+        if self.reference not in REFERENCES:
+            raise StreamserError(f"IDA reference {self.reference!r}: expected relative or absolute")
 
     def loss_options(self) -> dict:
         return {
@@ -78,6 +84,7 @@ class IdaOptions:
             "ridge": self.ridge,
             "l1": self.l1,
             "fista_steps": self.fista_steps,
+            "reference": self.reference,
         }
 
 
@@ -94,6 +101,8 @@ class AdaptConfig:
     alignment_weight: w; None takes the method's DEFAULT_WEIGHTS entry.
     seed: Initialisation, batches and crops.
     ida: IDA settings (didan, lidan).
+    coarse_head: LIDAN only: the supervised high/low-arousal head on FC1 (its coarse
+        level); False runs LIDAN's alignment terms alone.
     """
 
     method: str = "didan"
@@ -106,6 +115,7 @@ class AdaptConfig:
     alignment_weight: float | None = None
     seed: int = 0
     ida: IdaOptions = field(default_factory=IdaOptions)
+    coarse_head: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -133,7 +143,11 @@ class AdaptConfig:
 
 def network_config(config: AdaptConfig, classes: Sequence[str]) -> DidanConfig:
     coarse = 0
-    if config.method == "lidan" and len({c in HIGH_AROUSAL for c in classes}) == 2:
+    if (
+        config.method == "lidan"
+        and config.coarse_head
+        and len({c in HIGH_AROUSAL for c in classes}) == 2
+    ):
         coarse = 2
     return DidanConfig(classes=tuple(classes), coarse_classes=coarse)
 
