@@ -29,7 +29,8 @@ longer than 8 s are cut into utterances as `listen` would), a CSV with a `path`
 column, or NAME=PATH to name it (on a manifest: the rows of corpus NAME).
 
 After training it prints label-free checks: the target's label shares, the share a
-gate calibrated on the source accepts, and the share labelled neutral or uncertain.
+gate calibrated on the source accepts, the share labelled neutral or uncertain, and
+with --compare the agreement with other adaptations of the same target.
 
 examples:
   streamser adapt --source emodb=data/emodb --source manifest=data/synthemo \\
@@ -65,6 +66,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="didan: class-aware IDA on target pseudo-labels after warm-up (lidan: always)",
     )
     parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        metavar="ADAPT_PT",
+        help="print the share of target utterances labelled as this other adaptation of "
+        "the same target labels them (another seed, or --method source-only)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from training.adapt.data import CorpusSpec
     from training.adapt.targets import TargetSpec
     from training.adapt.trainer import AdaptConfig, IdaOptions
-    from training.adapt.workflow import describe, run_adaptation
+    from training.adapt.workflow import compare, describe, run_adaptation
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -94,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     path = args.output_dir / "adapt.pt"
     checkpoint = run_adaptation(sources, target, config, path, classes)
     print(describe(checkpoint, checkpoint.model_config["classes"]))
+    for other in args.compare or ():
+        print(compare(checkpoint, other))
     print(path)
     return 0
 

@@ -15,9 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamser.errors import StreamserError
-from training.adapt.checkpoint import AdaptCheckpoint, save_adapt_checkpoint
+from training.adapt.checkpoint import (
+    AdaptCheckpoint,
+    load_adapt_checkpoint,
+    save_adapt_checkpoint,
+)
 from training.adapt.data import CorpusSpec, MapBank, clip_maps, extract_maps, shared_emotions
-from training.adapt.diagnostics import label_free_summary
+from training.adapt.diagnostics import agreement, label_free_summary
 from training.adapt.network import DidanConfig, DidanNet
 from training.adapt.targets import TargetSpec, load_target
 from training.adapt.trainer import AdaptConfig, accuracy, adapt, score
@@ -125,4 +129,20 @@ def describe(checkpoint: AdaptCheckpoint, classes: Sequence[str]) -> str:
             f"{100 * m['source_gate_coverage']:.0f}%; neutral or uncertain: "
             f"{100 * m['neutral_or_uncertain']:.0f}%",
         ]
+    )
+
+
+def compare(checkpoint: AdaptCheckpoint, other: Path) -> str:
+    """Agreement with another adaptation of the same target (another seed, another method):
+    the share of target utterances both give the same label. Seeds that disagree on most
+    of them have not learned a stable rule for this target."""
+    theirs = load_adapt_checkpoint(other)
+    if theirs.target.get("fingerprint") != checkpoint.target["fingerprint"]:
+        raise StreamserError(f"{other}: adapted to other target recordings; cannot compare")
+    if list(theirs.model_config["classes"]) != list(checkpoint.model_config["classes"]):
+        raise StreamserError(f"{other}: other classes; cannot compare")
+    share = agreement(checkpoint.target_logits, theirs.target_logits)
+    return (
+        f"agreement with {other} ({theirs.adapt_config['method']}, seed "
+        f"{theirs.adapt_config['seed']}): {100 * share:.0f}% of target utterances"
     )

@@ -54,12 +54,12 @@ def write_csv(path, rows, columns):
     return path
 
 
-def adapt(tmp_path, target: str, out: str, method: str = "didan") -> object:
+def adapt(tmp_path, target: str, out: str, method: str = "didan", extra=()) -> object:
     from streamser.cli.main import main
 
     argv = ["adapt", "--source", f"manifest={tmp_path / 'source.csv'}", "--target", target]
     argv += ["--method", method, "--steps", "4", "--threads", "1", "-o", str(tmp_path / out)]
-    assert main(argv) == 0
+    assert main([*argv, *extra]) == 0
     return load_adapt_checkpoint(tmp_path / out / "adapt.pt")
 
 
@@ -111,7 +111,7 @@ def test_shuffling_or_deleting_the_target_labels_gives_a_bit_identical_model(tmp
     assert thresholds[0] == thresholds[1]  # calibrated on every target utterance, no label
 
 
-def test_a_labelled_target_and_the_same_recordings_as_a_folder_agree(tmp_path):
+def test_a_labelled_target_and_the_same_recordings_as_a_folder_agree(tmp_path, capsys):
     """The same files in the same order: a manifest's labels change nothing."""
     source = write_corpus(tmp_path, "src", 1.0)
     write_csv(tmp_path / "source.csv", source, ["path", "emotion", "speaker", "corpus"])
@@ -122,9 +122,19 @@ def test_a_labelled_target_and_the_same_recordings_as_a_folder_agree(tmp_path):
     write_csv(folder / "labels.csv", ordered, ["path", "emotion", "speaker"])
     from_manifest = adapt(tmp_path, f"calls={folder / 'labels.csv'}", "m")
     (folder / "labels.csv").unlink()
-    from_folder = adapt(tmp_path, str(folder), "f")
+    capsys.readouterr()
+    from_folder = adapt(
+        tmp_path, str(folder), "f", extra=["--compare", str(tmp_path / "m/adapt.pt")]
+    )
     assert identical(from_manifest, from_folder)
     assert from_folder.target["name"] == "calls"
+    out = capsys.readouterr().out
+    assert f"agreement with {tmp_path / 'm/adapt.pt'} (didan, seed 0): 100% of target" in out
+    from streamser.cli.main import main
+
+    other = ["adapt", "--source", f"manifest={tmp_path / 'source.csv'}", "--steps", "1"]
+    other += ["--target", str(tmp_path / "source.csv"), "-o", str(tmp_path / "o")]
+    assert main([*other, "--compare", str(tmp_path / "m/adapt.pt")]) == 2  # another target
 
 
 def test_a_target_folder_takes_any_rate_channels_format_and_nesting(tmp_path):
