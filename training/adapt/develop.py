@@ -5,9 +5,12 @@ corpus (`training.adapt.tasks`: other EmoDB actors, other SynthEmo voices); thei
 are read here, only to choose weights. The table's target utterances are not read.
 
 1. Pilot: every aligned row at w = 1 on the development tasks (seed 0). Its grid's
-   centre is the power of ten nearest to emotion loss / |alignment loss| over the pilot's
-   first tenth of training, where the two terms meet before the weight has acted (Deep
-   CORAL's loss-balancing rule, applied to every row), so that no grid is placed by hand.
+   centre is the power of ten nearest to the ratio of the gradient norms the emotion loss
+   and the unweighted alignment term put on the FC2 features over the pilot's first tenth
+   of training: the weight at which both pull on the features about equally hard when
+   they first meet, so that no grid is placed by hand. (A ratio of loss values, Deep
+   CORAL's rule, misplaces a term like IDA whose value is near zero where its gradient
+   is not.)
 2. Grid: 0.1x, 1x and 10x the centre, every row, the same development tasks and seeds;
    source-only and the joint-batch control beside.
 3. Rule: among the weights whose mean source training UAR stays within
@@ -50,8 +53,8 @@ def centres(pilot: Sequence[dict]) -> dict[str, float]:
     found: dict[str, list[float]] = {}
     for r in pilot:
         if r["weight"] == PILOT_WEIGHT and r["seed"] == 0 and r["row"] in ALIGNED:
-            losses = r["first_losses"]
-            found.setdefault(r["row"], []).append(losses["emotion"] / abs(losses["align"]))
+            first = r["first_losses"]
+            found.setdefault(r["row"], []).append(first["grad_emotion"] / first["grad_align"])
     return {row: 10.0 ** round(math.log10(np.mean(v))) for row, v in found.items()}
 
 

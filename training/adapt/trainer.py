@@ -210,6 +210,8 @@ def adapt(
         if out_t is not None:
             align = alignment_loss(config, out_s, out_t, labels, progress, discriminator)
             parts["align"] = align
+            if step < max(config.steps // 10, 1):
+                parts.update(gradient_norms(config, joint, parts, len(source_maps), discriminator))
         loss = parts["emotion"] + parts.get("coarse", 0.0)
         if "align" in parts:
             # DANN's weight sits in the reversal coefficient: its discriminator learns at full rate.
@@ -221,7 +223,8 @@ def adapt(
         optimizer.step()
         scheduler.step()
         for key, value in parts.items():
-            sums[key] = sums.get(key, 0.0) + float(value.detach())
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            sums[key] = sums.get(key, 0.0) + float(value)
         sums["count"] = sums.get("count", 0.0) + 1
         if (step + 1) % max(config.steps // 10, 1) == 0 or step + 1 == config.steps:
             count = sums.pop("count")
@@ -230,6 +233,31 @@ def adapt(
     seconds = time.perf_counter() - started
     log.info("%s: %d steps in %.1f s, last %s", config.method, config.steps, seconds, history[-1])
     return AdaptRun(model=model.eval(), history=history, seconds=seconds)
+
+
+def gradient_norms(
+    config: AdaptConfig,
+    joint: AdaptOutput,
+    parts: dict[str, torch.Tensor],
+    n: int,
+    discriminator: DomainClassifier | None,
+) -> dict[str, float]:
+    """How hard the emotion loss and the (unweighted) alignment term pull on the joint FC2
+    features: the norms of their gradients there, recorded over the first tenth of a run
+    so that `training.adapt.develop` can place each row's weight grid where the two terms
+    balance. Measuring changes nothing in training (no parameter, no random draw)."""
+    features = joint.layers[-1]
+    emotion = torch.autograd.grad(parts["emotion"], features, retain_graph=True)[0]
+    probe = parts["align"]
+    if discriminator is not None:  # the term itself, not its reversed and weighted gradient
+        discriminator.eval()
+        probe = discriminator.loss(features[:n], features[n:], 1.0)
+        discriminator.train()
+    align = torch.autograd.grad(probe, features, retain_graph=True, allow_unused=True)[0]
+    return {
+        "grad_emotion": float(emotion.norm()),
+        "grad_align": float(align.norm()) if align is not None else 0.0,
+    }
 
 
 def split_output(joint: AdaptOutput, n: int) -> tuple[AdaptOutput, AdaptOutput]:

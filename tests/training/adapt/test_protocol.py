@@ -119,9 +119,11 @@ def test_the_unlabelled_task_reports_shares_and_no_accuracy(tmp_path):
 
 def test_grid_centres_come_from_the_pilot_and_the_rule_keeps_the_source_fit():
     pilot = [
-        dict(row="mmd", weight=1.0, seed=0, first_losses={"emotion": 0.8, "align": 0.01}),
-        dict(row="mmd", weight=1.0, seed=0, first_losses={"emotion": 1.2, "align": 0.01}),
-        dict(row="coral", weight=1.0, seed=0, first_losses={"emotion": 1.0, "align": -2e-3}),
+        dict(row="mmd", weight=1.0, seed=0, first_losses={"grad_emotion": 0.8, "grad_align": 0.01}),
+        dict(row="mmd", weight=1.0, seed=0, first_losses={"grad_emotion": 1.2, "grad_align": 0.01}),
+        dict(
+            row="coral", weight=1.0, seed=0, first_losses={"grad_emotion": 1.0, "grad_align": 2e-3}
+        ),
     ]
     assert centres(pilot) == {"mmd": 100.0, "coral": 1000.0}
     assert grid_weights(100.0) == (10.0, 100.0, 1000.0)
