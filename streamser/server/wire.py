@@ -189,6 +189,8 @@ def parse_json_object(message: str | bytes, limit: int) -> dict[str, Any]:
         value = json.loads(message)
     except json.JSONDecodeError as error:
         raise ProtocolError(f"malformed JSON at character {error.pos}: {error.msg}") from None
+    except (ValueError, RecursionError):  # an integer of thousands of digits, deep nesting
+        raise ProtocolError("malformed JSON: a number too long or nesting too deep") from None
     if not isinstance(value, dict):
         raise ProtocolError("expected a JSON object")
     return value

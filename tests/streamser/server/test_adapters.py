@@ -21,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 from streamser.audio import Encoding
 from streamser.server import audiohook, native, twilio
 from streamser.server.options import Limits
-from streamser.server.wire import ProtocolError, typed
+from streamser.server.wire import ProtocolError, parse_json_object, typed
 
 NATIVE_START = {"type": "start", "stream_id": "s-1", "sample_rate": 8000}
 TWILIO_START = {
@@ -280,3 +280,9 @@ def test_a_subscriber_to_a_call_that_never_begins_is_closed(loaded_model):
 
     code, subscribers = serve(loaded_model, go, limits=Limits(idle_timeout_s=1.0))
     assert code == 1008 and subscribers == {}
+
+
+@pytest.mark.parametrize("text", ['{"a": ' + "9" * 5000 + "}", "[" * 5000 + "]" * 5000])
+def test_json_python_cannot_parse_is_a_protocol_error(text):
+    with pytest.raises(ProtocolError, match="number too long or nesting too deep"):
+        parse_json_object(text, 1 << 20)
