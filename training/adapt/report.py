@@ -171,6 +171,24 @@ def seed_agreement(table: Sequence[dict], task: str, rows: Sequence[str]) -> str
     return ", ".join(parts)
 
 
+def network_facts(base: AdaptConfig) -> dict:
+    """The network's sizes, read from its code."""
+    from training.adapt.network import DidanConfig, DidanNet
+
+    net = DidanNet(DidanConfig(classes=CLASSES))
+    c = net.config
+    frame_ms = 1000 * c.time_pool * c.frontend.hop_samples / c.frontend.sample_rate_hz
+    return {
+        "bands": c.frontend.n_mels // c.mel_pool,
+        "frame_ms": frame_ms,
+        "channels": ", ".join(map(str, c.conv_channels)),
+        "fc1": c.hidden_dim,
+        "fc2": c.embedding_dim,
+        "parameters": f"{sum(p.numel() for p in net.parameters()):,}".replace(",", " "),
+        "crop_s": base.crop_frames * frame_ms / 1000,
+    }
+
+
 def write_report(
     development: Sequence[dict],
     table: Sequence[dict],
@@ -223,6 +241,8 @@ def write_report(
             batch=base.batch_size,
             lr=base.learning_rate,
             classes=", ".join(CLASSES),
+            warmup=100 * base.ida.warmup_fraction,
+            **network_facts(base),
         ),
         REPRODUCE,
     ]

@@ -80,17 +80,18 @@ PROTOCOL = """\
   speakers and the table's read the same ten sentences; SynthEmo's development voices
   and the table's draw on one pool of sentences. The sources are used whole.
 - **Same code, data order and seeds for every row**: one network (the shared in-graph
-  log-mel frontend pooled to 32 bands x 40 ms, three 3x3 convolution blocks, mean and
-  standard deviation over time, FC1 256, FC2 128, a linear output trained as a regression
-  on one-hot targets), AdamW at learning rate {lr} with cosine decay, {steps} steps of
-  {batch} source + {batch} target utterances (2 s crops), alignment on FC2 weighted by
+  log-mel frontend pooled to {bands} bands x {frame_ms:g} ms, 3x3 convolution blocks of
+  {channels} channels, mean and standard deviation over time, FC1 {fc1}, FC2 {fc2}, a
+  linear output trained as a regression on one-hot targets; {parameters} parameters),
+  AdamW at learning rate {lr} with cosine decay, {steps} steps of {batch} source +
+  {batch} target utterances ({crop_s:g} s crops), alignment on FC2 weighted by
   `w * ramp(p)`, ramp(p) = 2/(1+exp(-10p)) - 1. Source-only forwards source batches
   alone; every other row forwards the joint batch, so its batch norm sees target maps.
 - **Rows**: `source-only`; `joint-batch` (the control: the joint batch at w = 0, so an
   aligned row's gain over it is what its alignment term adds); `didan` (IDA, dense
   ridge reconstruction); `didan-sparse` (IDA, sparse FISTA reconstruction);
   `didan-absolute` (the first reading, for the record); `lidan` (IDA on FC1 and
-  class-aware IDA on FC2 with target pseudo-labels after 30 % of the steps, plus the
+  class-aware IDA on FC2 with target pseudo-labels after {warmup:g} % of the steps, plus the
   supervised high/low-arousal head on FC1 that LIDAN's coarse level uses);
   `lidan-no-coarse` (the same without that head: the head is extra supervision on the
   source, so the two rows separate it from the alignment); `mmd` (multi-kernel MMD);

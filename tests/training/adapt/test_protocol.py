@@ -126,7 +126,7 @@ def test_grid_centres_come_from_the_pilot_and_the_rule_keeps_the_source_fit():
         ),
     ]
     assert centres(pilot) == {"mmd": 100.0, "coral": 1000.0}
-    assert grid_weights(100.0) == (10.0, 100.0, 1000.0)
+    assert grid_weights(100.0) == (1.0, 10.0, 100.0, 1000.0)
 
     def result(row, weight, ua, source_ua, task="a->b"):
         return dict(task=task, row=row, seed=0, weight=weight, ua=ua, source_ua=source_ua)
@@ -143,6 +143,7 @@ def test_grid_centres_come_from_the_pilot_and_the_rule_keeps_the_source_fit():
     assert {(j["row"], AdaptConfig.from_dict(j["config"]).weight) for j in jobs} == {
         ("source-only", 0.0),
         ("joint-batch", 0.0),
+        ("mmd", 0.01),
         ("mmd", 0.1),
         ("mmd", 1.0),
         ("mmd", 10.0),
