@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -61,6 +62,8 @@ DIRECTORY_INTERVAL_S = 1.0
 DIRECTORY_TTL_S = 5
 """An instance that stopped refreshing its directory entry for this long is gone."""
 SEQ_TTL_S = 86_400
+CLOCK_MARGIN_MS = 5000
+"""Starting without Redis, an instance reads from this long before its own clock's now."""
 MAX_BACKOFF_S = 2.0
 
 _WRITE = """
@@ -122,13 +125,18 @@ class RedisBroker(Broker):
         self._changed = asyncio.Event()
         self._directory: Directory = list
         self._tasks: list[asyncio.Task] = []
+        self._read_from = "0-0"
 
     async def start(self, directory: Directory) -> None:
         self._directory = directory
+        # Where this instance starts reading: the newest record now, so nothing written
+        # once `start` returns is missed. Without Redis, the clock stands in for it.
         try:
-            await asyncio.wait_for(self._redis.ping(), 5)
+            newest = await asyncio.wait_for(self._reader.xrevrange(self._global, count=1), 5)
+            self._read_from = newest[0][0] if newest else "0-0"
             self._mark(up=True)
         except (RedisError, OSError, TimeoutError) as error:
+            self._read_from = f"{int(time.time() * 1000) - CLOCK_MARGIN_MS}-0"
             self._mark(up=False, error=error)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -275,13 +283,10 @@ class RedisBroker(Broker):
     # reading
 
     async def _read_loop(self) -> None:
-        last = None
+        last = self._read_from
         backoff = 0.05
         while not self._stopping:
             try:
-                if last is None:
-                    newest = await self._reader.xrevrange(self._global, count=1)
-                    last = newest[0][0] if newest else "0-0"
                 reply = await self._reader.xread(
                     {self._global: last}, count=READ_BATCH, block=READ_BLOCK_MS
                 )
