@@ -48,7 +48,8 @@ async def call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
 
     Returns latencies (`latency_ms` of each event), delays (sending the frame that
     ends an utterance to receiving its event), late frames, the utterance events
-    received, and the summary's totals.
+    received, the summary's totals, and arrivals: when each event came, by
+    (stream, seq), the summary's key being ("summary", None).
     """
     from websockets.exceptions import ConnectionClosed
 
@@ -56,7 +57,7 @@ async def call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
         return await _stream_call(port, call_id, audio, start_at)
     except (ConnectionClosed, OSError, TimeoutError) as error:
         return {"latencies": [], "delays": [], "late_frames": 0, "events": 0, "totals": None,
-                "error": f"{type(error).__name__}: {error}"}  # fmt: skip
+                "arrivals": {}, "error": f"{type(error).__name__}: {error}"}  # fmt: skip
 
 
 async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
@@ -64,6 +65,7 @@ async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -
 
     frame_bytes = int(FRAME_S * 8000) * 2
     latencies, delays, late, events, summary = [], [], 0, 0, None
+    arrivals: dict[tuple, float] = {}
     began = float("inf")
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     async with connect(
@@ -87,12 +89,14 @@ async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -
                 for entity in data["parameters"]["entities"]:
                     if entity["type"] == "streamser.utterance":
                         event = entity["data"]
+                        arrivals[(event["stream"], event["seq"])] = time.monotonic()
                         events += 1
                         if event["status"] != "dropped":
                             latencies.append(event["latency_ms"])
                         # the frame holding the utterance's end was sent at began + end
                         delays.append(1000 * (time.monotonic() - began - event["end"]))
                     elif entity["type"] == "streamser.summary":
+                        arrivals[("summary", None)] = time.monotonic()
                         summary = entity["data"]
 
         media = {"type": "audio", "format": "PCMU", "channels": ["external", "internal"],
@@ -116,6 +120,7 @@ async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -
         "late_frames": late,
         "events": events,
         "totals": (summary or {}).get("totals"),
+        "arrivals": arrivals,
     }
 
 
@@ -178,3 +183,42 @@ def ensure_venv(script: str, root: Path) -> None:
             sys.exit(f"no virtual environment at {venv}: run bin/setup test first")
         os.execv(str(python), [str(python), script, *sys.argv[1:]])
     sys.path.insert(0, str(root))
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A throwaway `redis-server` on loopback (nothing saved); returns once it answers."""
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no"]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("redis-server did not answer within 30 s")
+
+
+async def follow_events(
+    port: int, done: asyncio.Event, records: list, headers: dict | None = None, query: str = ""
+) -> list:
+    """Appends every record `/v1/events{query}` on `port` sends, as (arrival time,
+    record), to `records` until `done` is set; for checking that calls' events
+    reached subscribers."""
+    from websockets.asyncio.client import connect
+
+    async with connect(
+        f"ws://127.0.0.1:{port}/v1/events{query}", additional_headers=headers, max_size=2**22
+    ) as ws:
+        stop = asyncio.ensure_future(done.wait())
+        while True:
+            message = asyncio.ensure_future(ws.recv())
+            finished, _ = await asyncio.wait({message, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if message not in finished:
+                message.cancel()
+                return records
+            records.append((time.monotonic(), json.loads(message.result())))
