@@ -213,3 +213,15 @@ def test_past_its_bound_the_outage_buffer_keeps_the_newest_and_counts_the_rest(
     assert len(client) == 26  # started, 24 utterances, summary: as many records
     assert lost == 10 and sub_code == 1000
     assert events_of(records) == client[-16:]  # the newest 16, ending with the summary
+
+
+def test_serve_redis_without_the_extra_names_it_in_one_line(untrained_model):
+    code = (
+        "import sys; sys.modules['redis'] = None; "
+        "from streamser.cli.main import main; "
+        f"sys.exit(main(['serve', '--port', '0', '--model', {str(untrained_model)!r}, "
+        "'--redis', 'redis://127.0.0.1:1/0']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "'redis' extra" in result.stderr and result.stderr.count("\n") == 1

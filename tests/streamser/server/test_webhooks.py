@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -196,3 +198,13 @@ def test_a_signature_verifies_only_for_its_body_secret_and_time():
     assert not verify(body, "t=soon,v1=00", SECRET)
     rotated = f"{header},v1={'0' * 64}"  # a receiver may be sent two signatures
     assert verify(body, rotated, SECRET, now=1_700_000_000)
+
+
+def test_serve_refuses_a_webhook_without_a_secret_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "streamser", "serve", "--port", "0",
+         "--webhook", "https://example.com/hook"],
+        capture_output=True, text=True, env={**os.environ, "STREAMSER_WEBHOOK_SECRET": ""},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--webhook-secret" in result.stderr and result.stderr.count("\n") == 1
