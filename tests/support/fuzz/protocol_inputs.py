@@ -38,6 +38,10 @@ class BigNumber:
 
 
 LONE_SURROGATES = ("\ud800", "a\udfffb", "\udc80")
+ODD_TEXT = st.sampled_from(
+    ("", " ", "a\nb", "stop\n", "\r", "x\u2028y", "\x85", "\x1c", "\t", "\x00")
+)
+"""Strings that break lines or logs when a message quotes them as they are."""
 _SCALARS = (
     st.none()
     | st.booleans()
@@ -46,6 +50,7 @@ _SCALARS = (
     | st.floats()
     | st.text(max_size=12)
     | st.sampled_from(LONE_SURROGATES)
+    | ODD_TEXT
     | st.integers(4000, 6000).map(BigNumber)
 )
 JSON_VALUES = st.recursive(
@@ -219,7 +224,7 @@ def _session(
     )
 
 
-_IDS = st.sampled_from(("call-1", "CA0001", "")) | st.text(min_size=1, max_size=12)
+_IDS = st.sampled_from(("call-1", "CA0001", "")) | ODD_TEXT | st.text(min_size=1, max_size=12)
 
 
 @cache
@@ -235,7 +240,7 @@ def native_sessions() -> st.SearchStrategy[bytes]:
             "channels": st.sampled_from((["ch0"], ["agent", "customer"], ["a", "a"], [])),
         },
     )
-    kinds = st.sampled_from(("stop", "stop", "start", "pause")) | st.text(max_size=6)
+    kinds = st.sampled_from(("stop", "stop", "start", "pause")) | ODD_TEXT | st.text(max_size=6)
     other = st.fixed_dictionaries({"type": kinds})
     audio = audio_messages((Encoding.PCM_S16, Encoding.MULAW, Encoding.ALAW))
     headers = st.sampled_from(({}, {"Authorization": f"Bearer {TOKEN}"}))
@@ -289,7 +294,7 @@ def twilio_sessions() -> st.SearchStrategy[bytes]:
     )
     events = st.sampled_from(("connected", "mark", "dtmf", "stop", "start", "closed"))
     other = st.fixed_dictionaries(
-        {"event": events | st.text(max_size=6)},
+        {"event": events | ODD_TEXT | st.text(max_size=6)},
         optional={"mark": st.fixed_dictionaries({"name": st.text(max_size=4)})},
     )
     headers = st.sampled_from(({}, {"Authorization": f"Bearer {TOKEN}"})) | st.fixed_dictionaries(
@@ -348,7 +353,7 @@ def audiohook_sessions() -> st.SearchStrategy[bytes]:
         ("ping", "update", "paused", "pause", "resumed", "resume", "discarded", "close", "error")
     )
     other = message(
-        kinds | st.just("open") | st.text(max_size=6),
+        kinds | st.just("open") | ODD_TEXT | st.text(max_size=6),
         st.fixed_dictionaries(
             {}, optional={"discarded": _DURATIONS, "start": _DURATIONS, "reason": st.just("end")}
         ),
