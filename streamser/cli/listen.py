@@ -25,6 +25,7 @@ from streamser.cli.audio_args import add_input_options, channel_mode_from, raw_f
 from streamser.cli.command import Command
 from streamser.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from streamser.errors import StreamserError
+from streamser.metadata import OOD_METHODS
 from streamser.model import EmotionModel, ModelOptions
 from streamser.ood import OodOptions
 from streamser.recognizer import Recognizer, RecognizerOptions
@@ -82,7 +83,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--gpu", action="store_true", help="run on CUDA (needs onnxruntime-gpu)")
     model.add_argument(
         "--ood-method",
-        choices=("msp", "max_logit", "energy", "mahalanobis", "knn"),
+        choices=OOD_METHODS,
         help="OOD score method (default: the model's calibrated one)",
     )
     model.add_argument(
