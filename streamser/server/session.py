@@ -5,7 +5,9 @@ An adapter (native, Twilio, AudioHook) parses its wire format and calls
 canonical stream, segments each channel in the event loop (webrtcvad costs
 microseconds a frame), hands utterances to the shared `InferencePool` and gives
 the adapter's `emit` every event in order: per channel by `seq`, and across the
-call in the order the utterances closed.
+call in the order the utterances closed. Each event is first handed to `publish`
+(the event bus: subscribers, webhooks, Redis), so results leave the call even
+when its own client reads nothing back.
 
 Bounds: each channel has a fixed ring; at most `limits.max_pending_utterances`
 events wait per call. A call that can slow down (`live=False`, the native
