@@ -44,18 +44,19 @@ def call_audio(seconds: float) -> list[bytes]:
 
 
 async def call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
-    """One call; a connection the server (or an overloaded loop) closed counts as failed.
+    """One call; a connection the server refused or closed (or an overloaded loop lost)
+    counts as failed.
 
     Returns latencies (`latency_ms` of each event), delays (sending the frame that
     ends an utterance to receiving its event), late frames, the utterance events
     received, the summary's totals, and arrivals: when each event came, by
     (stream, seq), the summary's key being ("summary", None).
     """
-    from websockets.exceptions import ConnectionClosed
+    from websockets.exceptions import WebSocketException
 
     try:
         return await _stream_call(port, call_id, audio, start_at)
-    except (ConnectionClosed, OSError, TimeoutError) as error:
+    except (WebSocketException, OSError, TimeoutError) as error:
         return {"latencies": [], "delays": [], "late_frames": 0, "events": 0, "totals": None,
                 "arrivals": {}, "error": f"{type(error).__name__}: {error}"}  # fmt: skip
 
