@@ -169,11 +169,12 @@ class RedisBroker(Broker):
             values = await self._redis.mget(keys) if keys else []
         except (RedisError, OSError) as error:
             raise BrokerUnavailable(f"Redis: {error}") from None
-        calls, gone = [], []
+        calls = self._directory()  # this instance's, current rather than as last written
+        gone = []
         for name, value in zip(names, values, strict=True):
             if value is None:
                 gone.append(name)
-            else:
+            elif name != self.instance:
                 calls.extend(CallInfo.from_dict(item) for item in json.loads(value))
         if gone:
             with contextlib.suppress(RedisError, OSError):  # the next listing tries again
