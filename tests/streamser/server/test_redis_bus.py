@@ -22,8 +22,9 @@ from test_subscriptions import (
     check_records,
     collect,
     events_of,
-    http_get,
+    listed,
     native_call,
+    subscribed,
 )
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -56,6 +57,22 @@ def stop_serve(process: subprocess.Popen) -> None:
     process.wait(60)
 
 
+async def until_subscribed(port: int, seconds: float = 60.0) -> None:
+    """Waits (bounded) until the server on `port` holds a subscription."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _, text = await asyncio.get_running_loop().run_in_executor(None, _metrics, port)
+        if "\nstreamser_subscribers 1.0" in text:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no subscriber on port {port} within {seconds:g} s")
+
+
+def _metrics(port: int) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        return reply.status, reply.read().decode()
+
+
 async def until(condition, seconds=60.0) -> None:
     """Waits for `condition()` (bounded, generously: a loaded machine is slow)."""
     deadline = time.monotonic() + seconds
@@ -78,9 +95,10 @@ def test_a_subscriber_on_b_follows_a_call_on_a_and_resumes_after_b_restarts(
         loop = asyncio.get_running_loop()
         records = []
         ws = await connect(f"ws://127.0.0.1:{port_b}/v1/calls/relay/events")
+        hold = asyncio.Event()  # the call on A ends only once the subscriber is back
         call = asyncio.ensure_future(
             native_call(f"ws://127.0.0.1:{port_a}", native_messages(audio, "relay"),
-                        asyncio.Event(), pace_s=0.01)
+                        asyncio.Event(), pace_s=0.01, hold=hold)
         )  # fmt: skip
         while len(records) < 2:  # the call has begun and said something
             records.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
@@ -94,9 +112,12 @@ def test_a_subscriber_on_b_follows_a_call_on_a_and_resumes_after_b_restarts(
         again = await loop.run_in_executor(
             None, start_serve, untrained_model, port_b, redis_server.url, log
         )
-        rest, code = await collect(
-            f"ws://127.0.0.1:{port_b}/v1/calls/relay/events?after={records[-1]['id']}"
+        resumed = asyncio.ensure_future(
+            collect(f"ws://127.0.0.1:{port_b}/v1/calls/relay/events?after={records[-1]['id']}")
         )
+        await until_subscribed(port_b)
+        hold.set()
+        rest, code = await resumed
         return records + rest, code, await call, again
 
     again = None
@@ -123,12 +144,14 @@ def test_every_instance_lists_and_follows_the_calls_of_every_instance(loaded_mod
         async with Server(loaded_model, options()) as a, Server(loaded_model, options()) as b:
             url_a, url_b = f"ws://127.0.0.1:{a.port}", f"ws://127.0.0.1:{b.port}"
             everything = await connect(url_b + "/v1/events")
-            first = asyncio.Event()
+            await subscribed(b, 1)
+            first, hold = asyncio.Event(), asyncio.Event()
             call = asyncio.ensure_future(
-                native_call(url_a, native_messages(audio, "listed"), first)
+                native_call(url_a, native_messages(audio, "listed"), first, hold=hold)
             )
             await asyncio.wait_for(first.wait(), 60)
-            _, listing = await http_get(f"http://127.0.0.1:{b.port}/v1/calls")
+            _, listing = await listed(url_b, "listed")  # while the call is in progress
+            hold.set()
             await asyncio.gather(
                 call,
                 replay(url_b + "/audiohook", AUDIOHOOK, headers={"X-API-KEY": "k"}),
@@ -142,8 +165,8 @@ def test_every_instance_lists_and_follows_the_calls_of_every_instance(loaded_mod
 
     listing, records, instance_a, instance_b = asyncio.run(main())
     assert listing["broker"] == "redis" and listing["instance"] == instance_b
-    (listed,) = [c for c in listing["calls"] if c["call_id"] == "listed"]
-    assert listed["instance"] == instance_a and listed["protocol"] == "native"
+    (call,) = [c for c in listing["calls"] if c["call_id"] == "listed"]
+    assert call["instance"] == instance_a and call["protocol"] == "native"
     by_call: dict[str, list] = {}
     for record in records:
         by_call.setdefault(record["call_id"], []).append(record)

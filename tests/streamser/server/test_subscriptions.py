@@ -60,9 +60,11 @@ async def http_get(url, headers=None):
     return await asyncio.get_running_loop().run_in_executor(None, fetch)
 
 
-async def native_call(url, messages, first_event: asyncio.Event, pace_s=0.003):
-    """A native client pacing its audio, telling when its first utterance came back."""
+async def native_call(url, messages, first_event: asyncio.Event, pace_s=0.003, hold=None):
+    """A native client pacing its audio, telling when its first utterance came back;
+    with `hold`, it sends `stop` only once `hold` is set (the call stays in progress)."""
     received = []
+    messages = list(messages)
     async with connect(url + "/v1/stream") as ws:
 
         async def read():
@@ -72,23 +74,52 @@ async def native_call(url, messages, first_event: asyncio.Event, pace_s=0.003):
                     first_event.set()
 
         reading = asyncio.ensure_future(read())
-        for m in messages:
+        for m in messages[:-1]:
             await ws.send(m)
             if isinstance(m, bytes):
                 await asyncio.sleep(pace_s)
+        if hold is not None:
+            await asyncio.wait_for(hold.wait(), 60)
+        await ws.send(messages[-1])  # stop
         await asyncio.wait_for(reading, 60)
     return received
+
+
+async def subscribed(server, count, seconds=60.0):
+    """Waits (bounded) until the server holds `count` subscriptions."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while server.metrics.registry.get_sample_value("streamser_subscribers") != count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{count} subscriber(s) not registered within {seconds:g} s")
+        await asyncio.sleep(0.02)
+
+
+async def listed(url, call_id, seconds=60.0):
+    """`GET /v1/calls` once it lists `call_id` (bounded: another instance's list is
+    refreshed asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        status, listing = await http_get(url.replace("ws://", "http://") + "/v1/calls")
+        if any(c["call_id"] == call_id for c in listing["calls"]):
+            return status, listing
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{call_id} was not listed within {seconds:g} s")
+        await asyncio.sleep(0.1)
 
 
 def test_a_late_subscriber_gets_the_backlog_then_live_events_until_the_summary(loaded_model):
     audio = two_channels(seconds_a=(1.0, 1.0, 1.0), seconds_b=(1.0, 1.0, 1.0))
 
     async def go(server, url):
-        first = asyncio.Event()
-        call = asyncio.ensure_future(native_call(url, native_messages(audio, "late"), first))
+        first, hold = asyncio.Event(), asyncio.Event()
+        call = asyncio.ensure_future(
+            native_call(url, native_messages(audio, "late"), first, hold=hold)
+        )
         await asyncio.wait_for(first.wait(), 60)  # the call is under way
-        status, listing = await http_get(url.replace("ws://", "http://") + "/v1/calls")
-        records, code = await collect(url + "/v1/calls/late/events")
+        status, listing = await listed(url, "late")
+        subscriber = asyncio.ensure_future(collect(url + "/v1/calls/late/events"))
+        hold.set()
+        records, code = await subscriber
         _, after = await http_get(url.replace("ws://", "http://") + "/v1/calls")
         return await call, status, listing, records, code, after
 
@@ -107,18 +138,15 @@ def test_a_late_subscriber_gets_the_backlog_then_live_events_until_the_summary(l
 
 def test_every_protocol_s_calls_are_reached_by_their_own_ids(loaded_model):
     async def go(server, url):
+        # Whether these subscribers come before, during or after their calls, they
+        # get the same: the backlog covers whatever they missed.
         twilio_sub = asyncio.ensure_future(collect(f"{url}/v1/calls/{CALL_SID}/events"))
         audiohook_sub = asyncio.ensure_future(collect(f"{url}/v1/calls/{CONVERSATION}/events"))
-        summaries = asyncio.ensure_future(collect(f"{url}/v1/events?type=summary"))
-        await asyncio.sleep(0.2)  # subscribed before the calls begin
         await asyncio.gather(
             replay(url + "/twilio", TWILIO),
             replay(url + "/audiohook", AUDIOHOOK, headers={"X-API-KEY": "k"}),
         )
-        done = await asyncio.gather(twilio_sub, audiohook_sub)
-        await asyncio.sleep(0.2)
-        summaries.cancel()
-        return done
+        return await asyncio.gather(twilio_sub, audiohook_sub)
 
     (twilio_records, twilio_code), (audiohook_records, audiohook_code) = serve(
         loaded_model, go, audiohook_api_key="k"
@@ -131,6 +159,7 @@ def test_every_protocol_s_calls_are_reached_by_their_own_ids(loaded_model):
 def test_v1_events_filters_by_protocol_type_and_stream(loaded_model):
     async def go(server, url):
         sub = await connect(f"{url}/v1/events?protocol=native&type=utterance,summary&stream=agent")
+        await subscribed(server, 1)
         await asyncio.gather(
             replay(url + "/v1/stream", native_messages(two_channels(), "one")),
             replay(url + "/v1/stream", native_messages(two_channels(), "two")),
