@@ -123,8 +123,10 @@ class Context:
 
         A call whose client stopped reading (`StallGuard`) is counted as `stalled`.
         """
-        summary = await session.finish(status)
-        self.bus.call_ended(session)
+        try:
+            summary = await session.finish(status)
+        finally:
+            self.bus.call_ended(session)  # off the list of calls in progress, whatever happened
         protocol = session.spec.protocol
         counted = "stalled" if stalled else status
         self.metrics.active_calls.labels(protocol).dec()
