@@ -105,6 +105,15 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
         "(repeatable; default: one row with the defaults)",
     )
     cv.add_argument(
+        "--head",
+        action="append",
+        type=Path,
+        metavar="TOML",
+        help="an accurate-tier row: the frozen pretrained encoder (bin/fetch-encoder) and an "
+        "AM-softmax head with HeadOptions fields from a TOML file (an empty file: the "
+        "shipped settings), named after the file (repeatable)",
+    )
+    cv.add_argument(
         "--reference",
         default="svm,logreg",
         help="classic eGeMAPS rows, comma list of svm, logreg or none (default: %(default)s)",
@@ -197,8 +206,15 @@ def _cross_validate(args: argparse.Namespace) -> int:
     from streamser.errors import StreamserError
     from streamser.labels import FOUR_CLASS, SEVEN_CLASS
     from training.classic import ClassicOptions
-    from training.crossval import ClassicRow, CnnRow, CrossValidation, CrossValidationPlan
+    from training.crossval import (
+        ClassicRow,
+        CnnRow,
+        CrossValidation,
+        CrossValidationPlan,
+        EncoderRow,
+    )
     from training.crossval_report import markdown_table, print_report, selective_table
+    from training.encoder.head import HeadOptions
 
     data = tuple(d for d in [args.model, *args.data] if d is not None)
     if not data:
@@ -211,7 +227,14 @@ def _cross_validate(args: argparse.Namespace) -> int:
             rows.append(CnnRow(path.stem, tomllib.loads(path.read_text())))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise StreamserError(f"{path}: cannot read variant ({error})") from None
-    if not args.variant:
+    for path in args.head or []:
+        try:
+            rows.append(
+                EncoderRow(path.stem, HeadOptions.from_dict(tomllib.loads(path.read_text())))
+            )
+        except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError) as error:
+            raise StreamserError(f"{path}: cannot read head options ({error})") from None
+    if not args.variant and not args.head:
         rows.append(CnnRow("msac-sernet"))
     for kind in (k.strip() for k in args.reference.split(",")):
         if kind == "none":

@@ -28,75 +28,41 @@ from pathlib import Path
 
 import numpy as np
 
-from streamser.audio.formats import float_to_int16, int16_to_float
 from streamser.errors import StreamserError
 from streamser.ood import ood_score
-from training.channel import telephone
 from training.classic import ClassicClassifier, ClassicOptions
 from training.config import TrainConfig
 from training.corpora import Utterance
+from training.encoder.row import EncoderRow, run_encoder_fold, utterance_embeddings
+from training.folds import (
+    CHANNELS,
+    LOSO_MAX_SPEAKERS,
+    CrossValidationPlan,
+    Fold,
+    FoldResult,
+    load_plan_data,
+    speaker_folds,
+    through_telephone,
+)
 from training.metrics import confusion, plot_confusion, unweighted_accuracy, weighted_accuracy
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("wideband", "telephone")
-LOSO_MAX_SPEAKERS = 12
-"""Up to this many speakers, one fold per speaker; above, `folds` folds by speaker."""
-
-
-@dataclass(frozen=True)
-class Fold:
-    """Attributes:
-    index: Fold number, from 0.
-    test_speakers: Speakers scored in this fold.
-    validation_speakers: Held out of training, for early stopping and calibration.
-    """
-
-    index: int
-    test_speakers: tuple[str, ...]
-    validation_speakers: tuple[str, ...]
-
-
-def speaker_folds(utterances: Sequence[Utterance], folds: int, seed: int = 0) -> list[Fold]:
-    """One fold per speaker up to LOSO_MAX_SPEAKERS speakers, else `folds` folds.
-
-    Larger corpora are dealt into folds round-robin after a seeded shuffle. Each
-    fold's validation speaker is the next fold's first test speaker, so every
-    speaker validates exactly once too.
-
-    Raises:
-        StreamserError: Fewer than three speakers (no train/validation/test).
-    """
-    speakers = sorted({u.speaker for u in utterances})
-    if len(speakers) < 3:
-        raise StreamserError(
-            f"cross-validation needs at least 3 speakers, the data has {len(speakers)}"
-        )
-    if len(speakers) <= LOSO_MAX_SPEAKERS:
-        groups = [[s] for s in speakers]
-    else:
-        order = np.random.default_rng(seed).permutation(speakers).tolist()
-        groups = [order[i::folds] for i in range(folds)]
-    return [
-        Fold(i, tuple(group), (groups[(i + 1) % len(groups)][0],)) for i, group in enumerate(groups)
-    ]
-
-
-@dataclass(frozen=True)
-class CrossValidationPlan:
-    """Attributes:
-    data: The corpora cross-validated (NAME=DIR or manifest CSV), every speaker tested.
-    extra: Corpora added to every fold's training set and never tested.
-    classes: Emotion classes (utterances of others are left out).
-    folds: Folds by speaker for corpora with more than LOSO_MAX_SPEAKERS speakers.
-    seed: Seeds training and the fold assignment of large corpora.
-    """
-
-    data: tuple[str, ...]
-    extra: tuple[str, ...] = ()
-    classes: tuple[str, ...] = ()
-    folds: int = 5
-    seed: int = 0
+__all__ = [
+    "CHANNELS",
+    "LOSO_MAX_SPEAKERS",
+    "ClassicRow",
+    "CnnRow",
+    "CrossValidation",
+    "CrossValidationPlan",
+    "EncoderRow",
+    "Fold",
+    "FoldResult",
+    "load_plan_data",
+    "speaker_folds",
+    "summarise",
+    "through_telephone",
+]
 
 
 @dataclass(frozen=True)
@@ -113,41 +79,7 @@ class ClassicRow:
     options: ClassicOptions = field(default_factory=ClassicOptions)
 
 
-Row = CnnRow | ClassicRow
-
-
-@dataclass
-class FoldResult:
-    """One row's predictions in one fold, per channel: class indices, and for MSAC-SERNet
-    rows the logits, the gate's scores and its threshold."""
-
-    fold: int
-    true: list[int]
-    predicted: dict[str, list[int]]
-    logits: dict[str, list[list[float]]] = field(default_factory=dict)
-    scores: dict[str, list[float]] = field(default_factory=dict)
-    threshold: float | None = None
-    seconds: float = 0.0
-    settings: dict = field(default_factory=dict)
-
-
-def load_plan_data(plan: CrossValidationPlan) -> tuple[list[Utterance], list[Utterance]]:
-    from training.experiment import load_data
-
-    def kept(utterances: list[Utterance]) -> list[Utterance]:
-        return [u for u in utterances if u.emotion in plan.classes]
-
-    tested = kept(load_data(plan.data))
-    extra = kept(load_data(plan.extra)) if plan.extra else []
-    missing = sorted(set(plan.classes) - {u.emotion for u in tested})
-    if missing:
-        raise StreamserError(f"{', '.join(plan.data)}: no utterances of {', '.join(missing)}")
-    return tested, extra
-
-
-def through_telephone(audio: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """int16 utterances as heard through an 8 kHz mu-law call leg, back at 16 kHz."""
-    return [float_to_int16(telephone(int16_to_float(a))) for a in audio]
+Row = CnnRow | ClassicRow | EncoderRow
 
 
 def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path) -> FoldResult:
@@ -290,10 +222,17 @@ class CrossValidation:
         rows: Recognisers, each trained afresh per fold.
         work: Fold results (`ROW/foldNN.json`), checkpoints and the report.
         jobs: Folds trained side by side (one torch thread each).
+        embeddings: The encoder rows' vector cache (default `work/embeddings`); runs
+            that share one reuse each other's vectors.
     """
 
     def __init__(
-        self, plan: CrossValidationPlan, rows: Sequence[Row], work: Path, jobs: int = 1
+        self,
+        plan: CrossValidationPlan,
+        rows: Sequence[Row],
+        work: Path,
+        jobs: int = 1,
+        embeddings: Path | None = None,
     ) -> None:
         if not plan.classes:
             raise StreamserError("cross-validation needs the emotion classes to score")
@@ -304,6 +243,7 @@ class CrossValidation:
         self.rows = list(rows)
         self.work = Path(work)
         self.jobs = jobs
+        self.embeddings = embeddings or self.work / "embeddings"
 
     def run(self) -> dict:
         tested, extra = load_plan_data(self.plan)
@@ -321,6 +261,12 @@ class CrossValidation:
                     self._cached(row, fold, run_classic_fold, tested + extra, len(tested), features)
                     for fold in folds
                 ]
+        for row in (r for r in self.rows if isinstance(r, EncoderRow)):
+            vectors = utterance_embeddings(tested + extra, row.options.pad, self.embeddings)
+            results[row.name] = [
+                self._cached(row, fold, run_encoder_fold, tested + extra, len(tested), vectors)
+                for fold in folds
+            ]
         cnn_rows = [r for r in self.rows if isinstance(r, CnnRow)]
         # Spawned, not forked: a fork of a process that has run torch's thread pool can
         # inherit a held lock and wait on it forever.
@@ -410,7 +356,7 @@ class CrossValidation:
             "utterances": {"tested": len(tested), "extra_training": len(extra)},
             "rows": {
                 row.name: {
-                    "kind": "cnn" if isinstance(row, CnnRow) else "classic",
+                    "kind": _KINDS[type(row)],
                     "settings": row.config if isinstance(row, CnnRow) else asdict(row.options),
                     "train_seconds": sum(r.seconds for r in results[row.name]),
                 }
@@ -455,6 +401,9 @@ class CrossValidation:
             curves[channel] = risk_coverage(relative, correct)
         plot_risk_coverage(curves, self.work / f"risk-coverage-{row}.png", f"{row}: the gate")
         return report
+
+
+_KINDS = {CnnRow: "cnn", ClassicRow: "classic", EncoderRow: "encoder"}
 
 
 def _utterance_key(utterances: list[Utterance]) -> str:
