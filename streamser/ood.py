@@ -63,7 +63,9 @@ def mahalanobis(
     """
     x = np.asarray(embedding, dtype=np.float64)
     diff = x[..., None, :] - np.asarray(class_means, dtype=np.float64)  # [..., classes, dim]
-    distance = np.einsum("...cd,de,...ce->...c", diff, np.asarray(precision, np.float64), diff)
+    # A matrix product, then a row-wise dot: the same sum as an einsum over both
+    # indices, but through BLAS (a 768-d gate costs well under a millisecond).
+    distance = ((diff @ np.asarray(precision, np.float64)) * diff).sum(axis=-1)
     return -distance.min(axis=-1)
 
 
