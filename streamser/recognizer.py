@@ -45,8 +45,9 @@ class Recognizer:
     """Speech emotion recognition over any number of streams with one model.
 
     Args:
-        model: A model file, an already loaded `EmotionModel` (to share one
-            session between recognizers), or None for the bundled default.
+        model: A model file, a bundled model's name (`fast`, `accurate`), an already
+            loaded `EmotionModel` (to share one session between recognizers), or None
+            for the bundled default (`fast`).
         options: Segmenter, VAD, OOD and buffering settings.
         model_options: Threads and provider, when `model` is a path.
 
@@ -60,11 +61,10 @@ class Recognizer:
         options: RecognizerOptions = DEFAULT_RECOGNIZER_OPTIONS,
         model_options: ModelOptions = DEFAULT_MODEL_OPTIONS,
     ) -> None:
-        if model is None:
-            from streamser.models import default_model_path
-
-            model = default_model_path()
         if not isinstance(model, EmotionModel):
+            from streamser.models import resolve_model
+
+            model = resolve_model(model)
             model = EmotionModel.load(Path(model), model_options)
         self.model = model
         self.options = options

@@ -77,7 +77,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("model")
     model.add_argument(
-        "--model", metavar="PATH", help="ONNX model file (default: the bundled model)"
+        "--model",
+        metavar="NAME|PATH",
+        help="fast (the default), accurate (see `streamser models`) or an ONNX model file",
     )
     model.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     model.add_argument("--gpu", action="store_true", help="run on CUDA (needs onnxruntime-gpu)")
@@ -126,11 +128,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)
-    model_path = args.model
-    if model_path is None:
-        from streamser.models import default_model_path
+    from streamser.models import resolve_model
 
-        model_path = default_model_path()
+    model_path = resolve_model(args.model)
     try:
         model_options = ModelOptions(threads=args.threads, gpu=args.gpu)
     except ValueError as error:

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 
 def builtin_commands() -> list[Command]:
     """The runtime's own subcommands."""
-    from streamser.cli import convert, devices, listen, plot, serve
+    from streamser.cli import convert, devices, listen, models, plot, serve
 
-    return [convert.COMMAND, devices.COMMAND, listen.COMMAND, plot.COMMAND, serve.COMMAND]
+    return [
+        convert.COMMAND, devices.COMMAND, listen.COMMAND, models.COMMAND, plot.COMMAND,
+        serve.COMMAND,
+    ]  # fmt: skip
 
 
 def plugin_commands() -> list[Command]:

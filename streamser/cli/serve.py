@@ -108,7 +108,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--max-connections", type=int, default=256)
     run.add_argument("--max-message-bytes", type=int, default=64 * 1024)
     run.add_argument("--idle-timeout", type=float, default=30.0, metavar="S")
-    parser.add_argument("--model", metavar="PATH", help="ONNX model (default: the bundled model)")
+    parser.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="fast (the default), accurate (see `streamser models`) or an ONNX model file",
+    )
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="run the model on CUDA (needs onnxruntime-gpu; one session per process)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     from dataclasses import replace
 
-    from streamser.model import EmotionModel
+    from streamser.model import EmotionModel, ModelOptions
     from streamser.server.app import Server, run_until_signalled
     from streamser.server.options import BusOptions, Limits, ServerOptions, WebhookOptions
     from streamser.streams import RecognizerOptions
@@ -170,14 +179,12 @@ def run(args: argparse.Namespace) -> int:
     if args.processes > 1 and args.port == 0:
         raise StreamserError("--processes needs a fixed --port (each process binds it)")
     _check_on_this_machine(args)
-    if args.model is None:
-        from streamser.models import default_model_path
+    from streamser.models import resolve_model
 
-        model_path = default_model_path()
-    else:
-        model_path = args.model
+    model_path = resolve_model(args.model)
+    model_options = ModelOptions(gpu=args.gpu)
     if args.processes == 1:
-        model = EmotionModel.load(model_path)
+        model = EmotionModel.load(model_path, model_options)
         try:
             asyncio.run(run_until_signalled(Server(model, options)))
         except OSError as error:
@@ -194,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
 
     def serve_one() -> int:
         # Loaded after the fork: an ONNX Runtime session's threads do not survive fork.
-        model = EmotionModel.load(model_path)
+        model = EmotionModel.load(model_path, model_options)
         asyncio.run(run_until_signalled(Server(model, options), (signal.SIGTERM,)))
         return EXIT_OK
 
