@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,28 @@ def export_onnx(model: MSACSERNet, metadata: ModelMetadata, path: Path) -> Path:
             dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
-    proto = program.model_proto
+    return write_model(
+        program.model_proto,
+        metadata,
+        path,
+        lambda written: parity_error(model, written, rate, speaker_normalised),
+    )
+
+
+def write_model(
+    proto: onnx.ModelProto,
+    metadata: ModelMetadata,
+    path: Path,
+    parity: Callable[[Path], float],
+    tolerance: float = PARITY_TOLERANCE,
+) -> Path:
+    """Adds the metadata and writes `path` atomically once `parity(written file)`, the
+    largest |logit| difference from the reference the caller trusts, is within
+    `tolerance`; returns `path`.
+
+    Raises:
+        RuntimeError: The parity check failed (nothing is written at `path`).
+    """
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
     entry.value = metadata.to_json()
@@ -82,8 +104,8 @@ def export_onnx(model: MSACSERNet, metadata: ModelMetadata, path: Path) -> Path:
     os.close(fd)
     try:
         onnx.save_model(proto, tmp_name)
-        worst = parity_error(model, Path(tmp_name), rate, speaker_normalised)
-        if worst > PARITY_TOLERANCE:
+        worst = parity(Path(tmp_name))
+        if not worst <= tolerance:
             raise RuntimeError(f"export parity check failed: max |logit difference| {worst:.2e}")
         os.replace(tmp_name, path)
     finally:

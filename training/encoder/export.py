@@ -1,0 +1,259 @@
+"""The accurate model file: front end, frozen encoder and trained head in one graph.
+
+The head is written as ONNX operators from its weights (a few hundred kilobytes),
+then joined to the encoder's vector graph (`training.encoder.graph.vector_model`) by name: the
+vectors, side by side, are the head's `features` input. The result keeps the model
+file's contract (`waveform` in; `logits`, `embedding` and, speaker-normalised,
+`features` out; the speaker statistics as inputs), so the runtime runs it as it
+runs the fast model. `training.onnx_writer.write_model` adds the metadata and
+writes the file once its logits match the torch head's on the graph's own features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, compose, helper, numpy_helper
+
+from streamser.constants import SAMPLE_RATE_HZ
+from streamser.metadata import ModelMetadata, OodCalibration, SpeakerNormalisationInfo
+from streamser.model import FEATURES_OUTPUT_NAME, INPUT_NAME, OUTPUT_NAMES, SPEAKER_INPUT_NAMES
+from training.encoder.embeddings import MIN_SAMPLES
+from training.encoder.fetch import sha256_of
+from training.encoder.frontend import HOP, N_FFT, N_MELS, WINDOW_SAMPLES
+from training.encoder.graph import align_opsets, vector_model, vector_name
+from training.encoder.head import EmotionHead
+from training.onnx_writer import OPSET, write_model
+
+MAX_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE_HZ
+PARITY_TOLERANCE = 1e-3
+"""Logits are scaled cosines (x30): 1e-3 is a cosine difference of 3e-5, float32
+summation order between ONNX Runtime and torch."""
+
+
+def head_graph(head: EmotionHead) -> onnx.ModelProto:
+    """The head alone, from its weights: `features` (and the speaker statistics) ->
+    logits, embedding. Written with ONNX operators directly (a dozen nodes), which
+    takes milliseconds where tracing it through torch's exporter takes seconds; the
+    parity check holds it to the torch head."""
+    head = head.eval()
+    options = head.options
+    norm = head.normalisation
+    weights = {
+        "population_mean": norm.population_mean,
+        "population_var": norm.population_var,
+        "hidden.weight": head.hidden[1].weight.T,
+        "hidden.bias": head.hidden[1].bias,
+        "embed.weight": head.embed.weight.T,
+        "embed.bias": head.embed.bias,
+        "classes": torch.nn.functional.normalize(head.emotion.weight, dim=1).T,
+    }
+    arrays = {k: v.detach().numpy().astype(np.float32) for k, v in weights.items()}
+    arrays |= {
+        "prior": np.array(options.speaker_prior_utterances, np.float32),
+        "one": np.array(1.0, np.float32),
+        "half": np.array(0.5, np.float32),
+        "sqrt_half": np.array(np.sqrt(0.5), np.float32),
+        "min_variance": np.array(1e-4, np.float32),
+        "min_norm": np.array(1e-12, np.float32),
+        "scale": np.array(head.emotion.scale, np.float32),
+        "last_axis": np.array([-1], np.int64),
+    }
+    node = helper.make_node
+    x = FEATURES_OUTPUT_NAME
+    total, squares, count = SPEAKER_INPUT_NAMES
+    if options.speaker_normalise:  # training.model.layers.SpeakerNormalisation
+        nodes = [
+            node("Unsqueeze", [count, "last_axis"], ["count_col"]),
+            node("Add", ["count_col", "one"], ["count_self"]),
+            node("Add", ["count_self", "prior"], ["weight"]),
+            node("Mul", ["population_mean", "prior"], ["prior_sum"]),
+            node("Add", ["prior_sum", total], ["known_sum"]),
+            node("Add", ["known_sum", x], ["all_sum"]),
+            node("Div", ["all_sum", "weight"], ["mean"]),
+            node("Mul", ["population_mean", "population_mean"], ["mean_sq"]),
+            node("Add", ["population_var", "mean_sq"], ["prior_moment"]),
+            node("Mul", ["prior_moment", "prior"], ["prior_squares"]),
+            node("Add", ["prior_squares", squares], ["known_squares"]),
+            node("Mul", [x, x], ["x_sq"]),
+            node("Add", ["known_squares", "x_sq"], ["all_squares"]),
+            node("Div", ["all_squares", "weight"], ["moment"]),
+            node("Mul", ["mean", "mean"], ["mean2"]),
+            node("Sub", ["moment", "mean2"], ["variance_raw"]),
+            node("Max", ["variance_raw", "min_variance"], ["variance"]),
+        ]
+    else:
+        nodes = [
+            node("Identity", ["population_mean"], ["mean"]),
+            node("Identity", ["population_var"], ["variance"]),
+        ]
+    nodes += [
+        node("Sub", [x, "mean"], ["centred"]),
+        node("Sqrt", ["variance"], ["std"]),
+        node("Div", ["centred", "std"], ["normalised"]),
+        node("MatMul", ["normalised", "hidden.weight"], ["hidden_mm"]),
+        node("Add", ["hidden_mm", "hidden.bias"], ["hidden_pre"]),
+        node("Mul", ["hidden_pre", "sqrt_half"], ["gelu_scaled"]),  # exact GELU
+        node("Erf", ["gelu_scaled"], ["gelu_erf"]),
+        node("Add", ["gelu_erf", "one"], ["gelu_one"]),
+        node("Mul", ["hidden_pre", "gelu_one"], ["gelu_x"]),
+        node("Mul", ["gelu_x", "half"], ["hidden"]),
+        node("MatMul", ["hidden", "embed.weight"], ["embed_mm"]),
+        node("Add", ["embed_mm", "embed.bias"], ["embed_raw"]),
+        node("ReduceL2", ["embed_raw", "last_axis"], ["embed_norm_raw"], keepdims=1),
+        node("Max", ["embed_norm_raw", "min_norm"], ["embed_norm"]),
+        node("Div", ["embed_raw", "embed_norm"], [OUTPUT_NAMES[1]]),
+        node("MatMul", [OUTPUT_NAMES[1], "classes"], ["cosine"]),
+        node("Mul", ["cosine", "scale"], [OUTPUT_NAMES[0]]),
+    ]
+    dim, batch = head.input_dim, "batch"
+    inputs = [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, dim])]
+    if options.speaker_normalise:
+        inputs += [
+            helper.make_tensor_value_info(total, TensorProto.FLOAT, [batch, dim]),
+            helper.make_tensor_value_info(squares, TensorProto.FLOAT, [batch, dim]),
+            helper.make_tensor_value_info(count, TensorProto.FLOAT, [batch]),
+        ]
+    classes = head.emotion.weight.shape[0]
+    outputs = [
+        helper.make_tensor_value_info(OUTPUT_NAMES[0], TensorProto.FLOAT, [batch, classes]),
+        helper.make_tensor_value_info(
+            OUTPUT_NAMES[1], TensorProto.FLOAT, [batch, options.embedding_dim]
+        ),
+    ]
+    initializers = [numpy_helper.from_array(v, name=k) for k, v in arrays.items()]
+    graph = helper.make_graph(nodes, "head", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def accurate_graph(encoder: Path, head: EmotionHead) -> onnx.ModelProto:
+    """waveform (and speaker statistics) -> logits, embedding, features."""
+    options = head.options
+    vectors = vector_model(encoder, options.outputs, options.pad)
+    graph = vectors.graph
+    names = [vector_name(name) for name in options.outputs]
+    graph.node.append(helper.make_node("Concat", names, [FEATURES_OUTPUT_NAME], axis=1))
+    del graph.output[:]
+    shape = ["batch", head.input_dim]
+    features = helper.make_tensor_value_info(FEATURES_OUTPUT_NAME, TensorProto.FLOAT, shape)
+    graph.output.append(features)
+    top = compose.add_prefix(head_graph(head), "head/")
+    renamed = {f"head/{n}": n for n in (FEATURES_OUTPUT_NAME, *SPEAKER_INPUT_NAMES, *OUTPUT_NAMES)}
+    _rename(top.graph, renamed)
+    align_opsets(vectors, top)
+    merged = compose.merge_models(
+        vectors,
+        top,
+        io_map=[(FEATURES_OUTPUT_NAME, FEATURES_OUTPUT_NAME)],
+        outputs=[*OUTPUT_NAMES, FEATURES_OUTPUT_NAME],
+    )
+    merged.graph.name = "streamser_accurate"
+    onnx.checker.check_model(merged)
+    return merged
+
+
+def _rename(graph: onnx.GraphProto, names: dict[str, str]) -> None:
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        value.name = names.get(value.name, value.name)
+
+
+def describe_accurate(
+    encoder: Path,
+    head: EmotionHead,
+    classes: Sequence[str],
+    name: str,
+    calibration: OodCalibration,
+    training: dict,
+) -> ModelMetadata:
+    from datetime import date
+
+    import streamser
+
+    options = head.options
+    speaker = None
+    if options.speaker_normalise:
+        speaker = SpeakerNormalisationInfo(head.input_dim, options.speaker_prior_utterances)
+    return ModelMetadata(
+        name=name,
+        labels=tuple(classes),
+        sample_rate=SAMPLE_RATE_HZ,
+        min_seconds=MIN_SAMPLES / SAMPLE_RATE_HZ,
+        max_seconds=MAX_SECONDS,
+        frontend={
+            "type": "whisper-log-mel",
+            "n_fft": N_FFT,
+            "hop_samples": HOP,
+            "n_mels": N_MELS,
+            "window_seconds": MAX_SECONDS,
+            "pad": options.pad,
+            "leading_zeros_invariant": options.pad == "left",
+            "encoder": "smart-turn-v3.2 (Whisper-tiny encoder, int8)",
+            "encoder_sha256": sha256_of(encoder),
+            "encoder_outputs": list(options.outputs),
+        },
+        ood=calibration,
+        training={
+            **training,
+            "head": options.to_dict(),
+            "date": date.today().isoformat(),
+            "code_version": streamser.__version__,
+        },
+        embedding_dim=options.embedding_dim,
+        speaker_normalisation=speaker,
+    )
+
+
+def parity_error(head: EmotionHead, path: Path, seed: int = 0) -> float:
+    """Largest |logit| difference between the file and the torch head applied to the
+    file's own `features`, over lengths from the shortest to past the window, a
+    batch of two and (speaker-normalised) random speaker statistics."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    dim = head.input_dim
+    worst = 0.0
+    lengths = ((1, MIN_SAMPLES), (1, SAMPLE_RATE_HZ), (2, 3 * SAMPLE_RATE_HZ), (1, 9 * 16000))
+    for batch, length in lengths:
+        waveform = (0.1 * rng.standard_normal((batch, length))).astype(np.float32)
+        inputs = {INPUT_NAME: waveform}
+        context = None
+        if head.options.speaker_normalise:
+            count = rng.integers(0, 8, batch).astype(np.float32)
+            base = rng.standard_normal((batch, dim)).astype(np.float32)
+            context = (base * count[:, None], (base**2 + 1) * count[:, None], count)
+            inputs |= dict(zip(SPEAKER_INPUT_NAMES, context, strict=True))
+        logits, features = session.run(["logits", FEATURES_OUTPUT_NAME], inputs)
+        with torch.no_grad():
+            torch_context = tuple(torch.from_numpy(c) for c in context) if context else None
+            reference, _ = head.eval_forward(torch.from_numpy(features), torch_context)
+        worst = max(worst, float(np.abs(logits - reference.numpy()).max()))
+    return worst
+
+
+def export_accurate(
+    encoder: Path,
+    head: EmotionHead,
+    classes: Sequence[str],
+    calibration: OodCalibration,
+    path: Path,
+    name: str,
+    training: dict,
+) -> Path:
+    """Writes the accurate model file (atomically, after the parity check); returns it."""
+    metadata = describe_accurate(encoder, head, classes, name, calibration, training)
+    proto = accurate_graph(encoder, head)
+    return write_model(
+        proto, metadata, path, lambda written: parity_error(head, written), PARITY_TOLERANCE
+    )
