@@ -43,6 +43,34 @@ class AttributeControl:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation from the accurate tier (`training.encoder.distill`).
+
+    A teacher head is trained on the frozen encoder's vectors of the run's own
+    training and validation data; the network then learns from its soft labels as
+    well as from the labels, on the labelled utterances and on unlabelled ones.
+
+    Attributes:
+        weight: Weight of the distillation loss beside the label loss.
+        temperature: Softens both distributions (the loss is scaled by its square).
+        unlabelled: Corpora heard without their labels: "debian" (the real speech of
+            `training.real_speech`) or NAME=DIR / a manifest CSV.
+        per_speaker: At most this many unlabelled utterances per speaker (seeded).
+        ratio: At most this many unlabelled utterances per labelled one.
+        teacher: HeadOptions fields of the teacher (default: the shipped head's).
+        embeddings: Where the encoder's vectors are cached (shared between runs).
+    """
+
+    weight: float = 1.0
+    temperature: float = 2.0
+    unlabelled: tuple[str, ...] = ("debian",)
+    per_speaker: int = 100
+    ratio: float = 1.0
+    teacher: dict = field(default_factory=dict)
+    embeddings: str = "runs/encoder-vectors"
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Attributes:
     data: Corpora as "NAME=PATH" (a loader name from training.corpora) or a manifest CSV path.
@@ -71,6 +99,7 @@ class TrainConfig:
         this many utterances of one speaker; each utterance is normalised with a
         random subset of its group, so the network learns from 0 to size - 1 known
         utterances, as a live stream warms up.
+    distill: Learn from the accurate tier as a teacher too (None: labels only).
     """
 
     data: tuple[str, ...] = ()
@@ -96,6 +125,7 @@ class TrainConfig:
     speaker_normalise: bool = False
     speaker_prior_utterances: float = 4.0
     speaker_group_size: int = 8
+    distill: DistillConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -125,6 +155,11 @@ class TrainConfig:
             for key in _AUGMENT_TUPLE_FIELDS & set(augment):
                 augment[key] = tuple(augment[key])  # TOML and JSON give lists
             data["augment"] = AugmentConfig(**augment)
+        if isinstance(data.get("distill"), dict):
+            distill = dict(data["distill"])
+            if "unlabelled" in distill:
+                distill["unlabelled"] = tuple(distill["unlabelled"])
+            data["distill"] = DistillConfig(**distill)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

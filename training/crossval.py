@@ -88,8 +88,8 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
     bundled model's method) with its threshold calibrated on the validation speaker
     at 95 % TPR, as export calibrates it."""
     from training.checkpoint import load_checkpoint
+    from training.encoder.distill import make_trainer
     from training.experiment import Partition
-    from training.trainer import Trainer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tested, extra = load_plan_data(plan)
@@ -106,7 +106,7 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
     started = time.perf_counter()
     trained = output / "trained"
     if not trained.exists():  # a fold whose training finished is scored again, not retrained
-        trainer = Trainer(config, data)
+        trainer = make_trainer(config, data)
         if (output / "last.pt").exists():
             trainer.resume(load_checkpoint(output / "last.pt"))
         trainer.fit()

@@ -180,22 +180,7 @@ class Trainer:
         for step, batch in enumerate(self.batches):
             global_step = epoch * len(self.batches) + step
             coefficient = reversal_coefficient(self.config, global_step / total_steps)
-            use_margin = epoch >= self.config.warmup_epochs
-            output = self.train_model(
-                batch["waveform"],
-                batch["emotion"] if use_margin else None,
-                coefficient,
-                batch_speakers=batch["speaker"] if self.config.speaker_normalise else None,
-            )
-            loss = F.cross_entropy(output.logits, batch["emotion"])
-            parts = {"emotion": loss.item()}
-            for head in self.model.config.attributes:
-                head_loss = F.cross_entropy(
-                    output.attribute_logits[head.name], batch[head.name], ignore_index=-1
-                )
-                if torch.isfinite(head_loss):
-                    loss = loss + head.weight * head_loss
-                    parts[head.name] = head_loss.item()
+            loss, parts = self.batch_loss(batch, epoch, coefficient)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -206,6 +191,36 @@ class Trainer:
             steps += 1
             progress.step(loss.item())
         return {f"loss_{k}": v / steps for k, v in sums.items()}
+
+    def batch_loss(
+        self, batch: dict[str, torch.Tensor], epoch: int, coefficient: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One batch's loss and its parts: AM-softmax emotion (the margin after the
+        warm-up epochs) plus the weighted attribute heads. Subclasses add terms
+        (`training.encoder.distill`)."""
+        use_margin = epoch >= self.config.warmup_epochs
+        output = self.train_model(
+            batch["waveform"],
+            batch["emotion"] if use_margin else None,
+            coefficient,
+            batch_speakers=batch["speaker"] if self.config.speaker_normalise else None,
+        )
+        loss = F.cross_entropy(output.logits, batch["emotion"])
+        parts = {"emotion": loss.item()}
+        return self.attribute_losses(output, batch, loss, parts)
+
+    def attribute_losses(
+        self, output, batch: dict[str, torch.Tensor], loss: torch.Tensor, parts: dict[str, float]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """`loss` plus each attribute head's weighted loss (unknown values ignored)."""
+        for head in self.model.config.attributes:
+            head_loss = F.cross_entropy(
+                output.attribute_logits[head.name], batch[head.name], ignore_index=-1
+            )
+            if torch.isfinite(head_loss):
+                loss = loss + head.weight * head_loss
+                parts[head.name] = head_loss.item()
+        return loss, parts
 
     def _validate(self) -> dict[str, float]:
         logits, _ = predict(
