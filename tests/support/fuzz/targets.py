@@ -113,7 +113,7 @@ class WavRunner:
         self._folder.cleanup()
 
 
-def _channel_mode(code: int, channels: int) -> ChannelMode:
+def _channel_mode(code: int) -> ChannelMode:
     if code == 0:
         return ChannelMode()
     if code == 1:
@@ -151,7 +151,7 @@ class RawRunner:
         if read is not None and not np.array_equal(read, samples):
             raise PropertyViolation("decoders agree", "the raw reader and decode_samples differ")
 
-        mode = _channel_mode(case.mode, fmt.channels)
+        mode = _channel_mode(case.mode)
         converter = expect(AudioFormatError, lambda: StreamConverter(fmt, mode, name="<raw>"))
         if converter is None:
             if mode.kind != "select" or mode.channel < fmt.channels:
