@@ -46,15 +46,21 @@ log = logging.getLogger(__name__)
 PATH = "/audiohook"
 VERSION = "2"
 CHANNEL_STREAMS = {"external": "customer", "internal": "agent"}
+MAX_GAP_S = 86400.0
+"""Longest stretch of audio a client may report as left out (a day)."""
 _DURATION = re.compile(r"PT(\d+(?:\.\d+)?)S")
 
 
 def parse_duration(text: object) -> float:
-    """An ISO 8601 duration in seconds as AudioHook writes them (`PT1.25S`)."""
+    """An ISO 8601 duration in seconds as AudioHook writes them (`PT1.25S`), at most
+    `MAX_GAP_S`: no conversation leaves out more."""
     match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ProtocolError(f"bad duration {text!r} (expected PT<seconds>S)")
-    return float(match.group(1))
+    seconds = float(match.group(1))
+    if not seconds <= MAX_GAP_S:
+        raise ProtocolError(f"bad duration {text[:40]!r}: more than {MAX_GAP_S:g} s")
+    return seconds
 
 
 def choose_media(offers: object, max_channels: int) -> dict[str, Any] | None:
@@ -71,7 +77,7 @@ def choose_media(offers: object, max_channels: int) -> dict[str, Any] | None:
             and offer.get("rate") == 8000
             and isinstance(channels, list)
             and 1 <= len(channels) <= max_channels
-            and all(c in CHANNEL_STREAMS for c in channels)
+            and all(isinstance(c, str) and c in CHANNEL_STREAMS for c in channels)
             and len(set(channels)) == len(channels)
         ):
             return {"type": "audio", "format": "PCMU", "channels": channels, "rate": 8000}

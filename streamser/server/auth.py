@@ -41,11 +41,13 @@ MIN_NONCE_CHARS = 22
 _CLOCK_SKEW_S = 5
 
 
-def same_secret(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a presented secret with the expected one."""
-    if given is None:
+def same_secret(given: object, expected: str) -> bool:
+    """Constant-time comparison of a presented secret with the expected one; anything
+    but a string (a client's JSON may hold any type) is simply not the secret."""
+    if not isinstance(given, str):
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    encode = "surrogatepass"  # a lone surrogate is a wrong secret, not an error
+    return hmac.compare_digest(given.encode("utf-8", encode), expected.encode("utf-8", encode))
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

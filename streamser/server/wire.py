@@ -207,7 +207,10 @@ def typed(obj: dict[str, Any], name: str, kind: type, where: str, default: Any =
 
     A missing field gets `default` (required when there is none); a field of the
     wrong type is a fatal ProtocolError: the client is not speaking this protocol.
+    `where` may come from the client (a message's type): it is quoted unless printable.
     """
+    if not where.isprintable():
+        where = repr(where)
     if name not in obj or obj[name] is None:
         if default is _REQUIRED:
             raise ProtocolError(f"{where}: {name} is missing", "schema", fatal=True)

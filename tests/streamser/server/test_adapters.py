@@ -286,3 +286,29 @@ def test_a_subscriber_to_a_call_that_never_begins_is_closed(loaded_model):
 def test_json_python_cannot_parse_is_a_protocol_error(text):
     with pytest.raises(ProtocolError, match="number too long or nesting too deep"):
         parse_json_object(text, 1 << 20)
+
+
+@pytest.mark.parametrize("given", [None, 7, [], {}, "\ud800", "wrong"])
+def test_anything_but_the_secret_string_is_not_the_secret(given):
+    from streamser.server.auth import same_secret
+
+    assert same_secret(given, "secret") is False
+    assert same_secret("secret", "secret") is True
+
+
+def test_a_gap_longer_than_a_day_is_refused():
+    assert audiohook.parse_duration("PT86400S") == 86400.0
+    for text in ("PT86401S", "PT" + "9" * 400 + "S"):
+        with pytest.raises(ProtocolError, match="more than 86400 s"):
+            audiohook.parse_duration(text)
+
+
+def test_media_offers_with_channels_that_are_not_names_are_passed_over():
+    offer = {"type": "audio", "format": "PCMU", "rate": 8000, "channels": [{}, ["x"]]}
+    assert audiohook.choose_media([offer], 2) is None
+
+
+def test_a_client_chosen_message_type_cannot_break_the_error_line():
+    with pytest.raises(ProtocolError) as caught:
+        typed({"seq": "1"}, "seq", int, "pong\n\u2028evil")
+    assert "\n" not in str(caught.value) and "\u2028" not in str(caught.value)
