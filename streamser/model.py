@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamser.batching import Batcher
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.errors import ModelError
 from streamser.metadata import METADATA_KEY, ModelMetadata
@@ -49,11 +50,17 @@ class ModelOptions:
         memory_arena: ORT's CPU arena: about 10 % faster inference. It keeps the
             largest allocation it has seen, which the longest utterance bounds
             (`max_utterance_ms`), so memory still stays flat over hours.
+        batch: Run utterances that several threads submit at once as one batch
+            (`streamser.batching`), for models whose output does not change when
+            zeros are put before an utterance (`frontend.leading_zeros_invariant`:
+            the accurate tier). None: on with `gpu`, where a batch costs about what
+            one utterance does; off on the CPU, where it costs the sum.
     """
 
     threads: int = 1
     gpu: bool = False
     memory_arena: bool = True
+    batch: bool | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.threads <= MAX_THREADS:
@@ -82,7 +89,9 @@ class Inference:
 class EmotionModel:
     """A loaded, validated model file. Build it with `EmotionModel.load`."""
 
-    def __init__(self, session, metadata: ModelMetadata, path: Path, sha256: str) -> None:
+    def __init__(
+        self, session, metadata: ModelMetadata, path: Path, sha256: str, batch: bool = False
+    ) -> None:
         self._session = session
         self.metadata = metadata
         self.path = path
@@ -91,6 +100,9 @@ class EmotionModel:
         self.min_samples = max(1, int(np.ceil(metadata.min_seconds * metadata.sample_rate)))
         self.max_samples = int(metadata.max_seconds * metadata.sample_rate)
         self.providers: list[str] = list(session.get_providers())
+        self.batcher: Batcher | None = None
+        if batch and metadata.frontend.get("leading_zeros_invariant") is True:
+            self.batcher = Batcher(self._run_batch)
 
     @property
     def short_sha(self) -> str:
@@ -136,7 +148,8 @@ class EmotionModel:
         _check_signature(session, metadata, path)
         sha = hashlib.sha256(data).hexdigest()
         log.info("loaded %s (%s, sha256 %s, %s)", path, metadata.name, sha[:12], providers)
-        model = cls(session, metadata, path, sha)
+        batch = options.gpu if options.batch is None else options.batch
+        model = cls(session, metadata, path, sha, batch)
         # ORT allocates and plans on the first run; pay that here, not on the
         # first utterance of a live stream, whose latency would show it.
         try:
@@ -160,6 +173,18 @@ class EmotionModel:
         """
         x = fit_length(np.asarray(waveform, dtype=np.float32), self.min_samples, self.max_samples)
         info = self.metadata.speaker_normalisation
+        if self.batcher is not None:
+            context = (
+                None if info is None else (speaker or SpeakerStatistics()).inputs(info.feature_dim)
+            )
+            logits, embedding, features = self.batcher.submit((x, context))
+            if speaker is not None and features is not None:
+                speaker.add(features)
+            return Inference(
+                logits.astype(np.float64),
+                embedding.astype(np.float64),
+                None if features is None else features.astype(np.float64),
+            )
         if info is None:
             logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
             return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
@@ -174,6 +199,21 @@ class EmotionModel:
             embedding[0].astype(np.float64),
             features[0].astype(np.float64),
         )
+
+    def _run_batch(self, items):
+        """[(waveform, speaker inputs or None)] -> [(logits, embedding, features or None)]:
+        one run, shorter utterances padded with leading zeros to the longest."""
+        longest = max(len(x) for x, _ in items)
+        waveform = np.stack([np.pad(x, (longest - len(x), 0)) for x, _ in items])
+        feed = {INPUT_NAME: waveform}
+        names = list(OUTPUT_NAMES)
+        if self.metadata.speaker_normalisation is not None:
+            names.append(FEATURES_OUTPUT_NAME)
+            for name in SPEAKER_INPUT_NAMES:
+                feed[name] = np.concatenate([context[name] for _, context in items])
+        outputs = self._session.run(names, feed)
+        features = outputs[2] if len(outputs) > 2 else [None] * len(items)
+        return [(outputs[0][i], outputs[1][i], features[i]) for i in range(len(items))]
 
     def describe(self) -> dict[str, str]:
         return {"name": self.metadata.name, "sha256": self.short_sha, "path": str(self.path)}

@@ -20,7 +20,7 @@ from streamser.model import ModelOptions
 from streamser.runtime import Run
 
 SIGNATURES = {
-    "Recognizer": "(model: 'EmotionModel | str | os.PathLike | None' = None, options: 'RecognizerOptions' = RecognizerOptions(segmenter=SegmenterOptions(vad=VadOptions(kind='webrtc', aggressiveness=2, silero_threshold=0.5), pre_roll_ms=300, start_window_ms=240, start_ratio=0.6, hangover_ms=300, stop_ratio=0.9, min_speech_ms=300, max_utterance_ms=8000), ood=OodOptions(method=None, tpr=None), ring_s=60.0, stats_interval_s=10.0), model_options: 'ModelOptions' = ModelOptions(threads=1, gpu=False, memory_arena=True)) -> 'None'",
+    "Recognizer": "(model: 'EmotionModel | str | os.PathLike | None' = None, options: 'RecognizerOptions' = RecognizerOptions(segmenter=SegmenterOptions(vad=VadOptions(kind='webrtc', aggressiveness=2, silero_threshold=0.5), pre_roll_ms=300, start_window_ms=240, start_ratio=0.6, hangover_ms=300, stop_ratio=0.9, min_speech_ms=300, max_utterance_ms=8000), ood=OodOptions(method=None, tpr=None), ring_s=60.0, stats_interval_s=10.0), model_options: 'ModelOptions' = ModelOptions(threads=1, gpu=False, memory_arena=True, batch=None)) -> 'None'",
     "Recognizer.stream": "(self, name: 'str' = 'ch0') -> 'StreamRecognizer'",
     "Recognizer.start": "(self, source: 'Source | str | os.PathLike') -> 'Run'",
     "Recognizer.iter_events": "(self, source: 'Source | str | os.PathLike') -> 'Iterator[Event]'",
@@ -40,7 +40,7 @@ OPTION_FIELDS = {
     ],
     VadOptions: ["kind", "aggressiveness", "silero_threshold"],
     OodOptions: ["method", "tpr"],
-    ModelOptions: ["threads", "gpu", "memory_arena"],
+    ModelOptions: ["threads", "gpu", "memory_arena", "batch"],
 }  # fmt: skip
 
 
