@@ -24,8 +24,16 @@ def id_quantiles(scores: np.ndarray) -> list[float]:
     return [float(q) for q in np.quantile(scores, np.linspace(0, 1, QUANTILE_POINTS))]
 
 
+FLOAT16_LIMIT = 60000.0
+"""Precision matrices with larger entries are kept in float32 (float16 ends at 65504)."""
+
+
 def embedding_params(
-    embeddings: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    seed: int = 0,
+    precision_dtype: str = "float32",
 ) -> dict:
     """What Mahalanobis and KNN need, from in-distribution training embeddings.
 
@@ -34,6 +42,11 @@ def embedding_params(
     invertible with fewer utterances than dimensions. KNN: a seeded subsample of
     the embeddings, stored as float16 (Sun et al. 2022 use the full training set;
     a few hundred keep the model file small and the lookup fast).
+
+    `precision_dtype="float16"` halves the precision matrix's share of the file, which
+    matters for wide vectors (768-d: 2.4 MB in float32); scores are computed from
+    the stored values at calibration as at run time, so the threshold still means
+    what it says.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     means = np.stack([x[labels == c].mean(axis=0) for c in range(classes)])
@@ -41,11 +54,14 @@ def embedding_params(
     covariance = centred.T @ centred / len(x)
     target = np.trace(covariance) / len(covariance) * np.eye(len(covariance))
     shrunk = (1 - COVARIANCE_SHRINKAGE) * covariance + COVARIANCE_SHRINKAGE * target
+    precision = np.linalg.inv(shrunk)
+    fits = np.abs(precision).max() < FLOAT16_LIMIT
+    dtype = "float16" if precision_dtype == "float16" and fits else "float32"
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(x), size=min(KNN_REFERENCE_SIZE, len(x)), replace=False)
     return {
         "class_means": encode_array(means),
-        "precision": encode_array(np.linalg.inv(shrunk)),
+        "precision": encode_array(precision, dtype),
         "reference": encode_array(x[np.sort(pick)], "float16"),
         "k": min(KNN_K, len(pick)),
     }

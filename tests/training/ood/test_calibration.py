@@ -56,3 +56,18 @@ def test_embedding_methods_need_their_parameters():
     logits, embeddings, _ = clusters(100, np.random.default_rng(3))
     with pytest.raises(ValueError, match="without embedding parameters"):
         calibrate(logits, embeddings, method="knn")
+
+
+def test_a_float16_precision_matrix_keeps_its_promise_and_large_ones_stay_float32():
+    rng = np.random.default_rng(4)
+    _, train_embeddings, train_labels = clusters(2000, rng)
+    val_logits, val_embeddings, _ = clusters(2000, rng)
+    params = embedding_params(train_embeddings, train_labels, 4, precision_dtype="float16")
+    assert params["precision"]["dtype"] == "float16"
+    calibration = calibrate(val_logits, val_embeddings, "mahalanobis", tpr=0.9, params=params)
+    gate = OodGate(calibration)
+    logits, embeddings, _ = clusters(2000, rng)
+    decisions = [gate.decide(lo, em) for lo, em in zip(logits, embeddings, strict=True)]
+    assert np.mean([d.accepted for d in decisions]) == pytest.approx(0.9, abs=0.03)
+    tiny = embedding_params(1e-4 * train_embeddings, train_labels, 4, precision_dtype="float16")
+    assert tiny["precision"]["dtype"] == "float32"  # entries beyond float16's range
