@@ -46,7 +46,7 @@ def run_train(args: argparse.Namespace) -> int:
     _require_training_extra("train")
     from training.checkpoint import load_checkpoint
     from training.config import AttributeControl, TrainConfig
-    from training.trainer import Trainer
+    from training.encoder.distill import make_trainer
 
     overrides = {
         "data": tuple(args.data) if args.data else None,
@@ -62,7 +62,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_toml(args.config, **overrides)
     else:
         config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-    trainer = Trainer(config)
+    trainer = make_trainer(config)  # a [distill] table in --config: the accurate tier teaches
     if args.resume:
         trainer.resume(load_checkpoint(Path(config.output_dir) / "last.pt"))
     best = trainer.fit()

@@ -148,6 +148,11 @@ class DistillationTrainer(Trainer):
         return self.attribute_losses(output, batch, loss, parts)
 
 
-def make_trainer(config: TrainConfig, data: Partition) -> Trainer:
-    """The trainer a config asks for: distilling when `config.distill` is set."""
-    return DistillationTrainer(config, data) if config.distill else Trainer(config, data)
+def make_trainer(config: TrainConfig, data: Partition | None = None) -> Trainer:
+    """The trainer a config asks for: distilling when `config.distill` is set. Without
+    `data`, the config's own speaker-disjoint split."""
+    if config.distill is None:
+        return Trainer(config, data)
+    from training.experiment import partition
+
+    return DistillationTrainer(config, data or partition(config))
