@@ -13,6 +13,9 @@ from streamser.cli.command import Command
 
 METHODS = ("didan", "lidan", "mmd", "dann", "coral", "source-only")
 DEFAULT_METHOD = "didan"
+DEFAULT_IDA_SOLVER = "sparse"
+"""The defaults are the row with the highest mean development UAR at its chosen weight
+(docs/CROSS_CORPUS.md checks them against the development results)."""
 
 DESCRIPTION = """\
 Train the DIDAN-size network on labelled source corpora while aligning its features
@@ -58,7 +61,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight", type=float, help="alignment weight (default: per method)")
     parser.add_argument("--loss", choices=["regression", "cross-entropy"], default="regression")
     parser.add_argument(
-        "--ida-solver", choices=["ridge", "sparse"], default="ridge", help="didan/lidan"
+        "--ida-solver",
+        choices=["ridge", "sparse"],
+        default=DEFAULT_IDA_SOLVER,
+        help="didan/lidan: dense (ridge) or sparse (FISTA) reconstruction",
     )
     parser.add_argument(
         "--class-aware",

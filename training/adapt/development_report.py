@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from training.adapt.cli import DEFAULT_METHOD
+from training.adapt.cli import DEFAULT_IDA_SOLVER, DEFAULT_METHOD
 from training.adapt.develop import SOURCE_FIT_TOLERANCE, centres, summarise
 from training.adapt.experiment import ROWS
 from training.adapt.trainer import DEFAULT_WEIGHTS
@@ -77,16 +77,17 @@ def defaults_note(rows: Sequence[dict], chosen: dict[str, float]) -> str:
     if not chosen:
         return "No development results: the defaults of `streamser adapt` are unchecked.\n"
     best, ua = best_development_row(rows, chosen)
-    method = ROWS[best][0]
+    method, ida, _ = ROWS[best]
+    solver = ida.get("solver", "ridge")
     text = (
         f"Highest mean development UAR at its chosen weight: **{best}** ({ua:.1f} %). "
         f"`streamser adapt` defaults to `--method {DEFAULT_METHOD}`"
+        + (f" `--ida-solver {DEFAULT_IDA_SOLVER}`" if DEFAULT_METHOD in ("didan", "lidan") else "")
     )
-    text += (
-        " (that method).\n"
-        if method == DEFAULT_METHOD
-        else f": **this differs from the development choice ({method})**.\n"
+    same = method == DEFAULT_METHOD and (
+        method not in ("didan", "lidan") or solver == DEFAULT_IDA_SOLVER
     )
+    text += " (that row).\n" if same else ": **this differs from the development choice**.\n"
     differ = [
         f"{row} {DEFAULT_WEIGHTS[ROWS[row][0]]:g} (chosen {w:g})"
         for row, w in chosen.items()
@@ -164,3 +165,22 @@ def rank_demo(seed: int = 0) -> str:
         ]
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
     return "\n".join(lines)
+
+
+def reading_comparison(rows: Sequence[dict]) -> str:
+    """Per weight both readings ran at: development UAR and source training UAR of the
+    relative reading (`didan`) minus the absolute one (`didan-absolute`), in points."""
+    stats = summarise(rows)
+    pairs = sorted(w for (row, w) in stats if row == "didan" and ("didan-absolute", w) in stats)
+    if not pairs:
+        return ""
+    listed = ", ".join(
+        f"w = {w:g}: {stats[('didan', w)]['ua'] - stats[('didan-absolute', w)]['ua']:+.1f} "
+        f"({stats[('didan', w)]['source_ua'] - stats[('didan-absolute', w)]['source_ua']:+.1f})"
+        for w in pairs
+    )
+    return (
+        "Relative against absolute reading (dense solver), at each weight both ran: "
+        f"development UAR difference in points, source training UAR difference in "
+        f"brackets: {listed}.\n"
+    )

@@ -19,6 +19,7 @@ from training.adapt.development_report import (
     defaults_note,
     development_table,
     rank_demo,
+    reading_comparison,
 )
 from training.adapt.diagnostics import GATE_TPR, agreement
 from training.adapt.experiment import ROWS
@@ -225,6 +226,7 @@ def write_report(
         "participation ratio of the embedding's covariance, the effective number of "
         "directions the features use):\n",
         (collapse_table(development) or "(not run)") + "\n",
+        reading_comparison(development),
         "## How the weights were chosen\n",
         f"Development tasks: the labelled table tasks on the other part of their target "
         f"(EmoDB speakers {', '.join(s.split(':')[1] for s in DEVELOPMENT_SPEAKERS)}; one "

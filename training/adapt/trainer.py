@@ -36,15 +36,16 @@ METHODS = ("source-only", "didan", "lidan", "mmd", "dann", "coral")
 
 DEFAULT_WEIGHTS = {
     "source-only": 0.0,
-    "didan": 0.1,
+    "didan": 1.0,
     "lidan": 10.0,
-    "mmd": 0.316,
-    "dann": 0.316,
+    "mmd": 0.1,
+    "dann": 0.1,
     "coral": 10000.0,
 }
-"""Alignment weights w, chosen per method on development tasks outside the table (engine
-shifts to SVOX pico from freshly rendered sources), with the same grid and rule for every
-method (`training.adapt.develop`; docs/CROSS_CORPUS.md checks them against its results)."""
+"""Alignment weights w of `streamser adapt`: the development rule's choices
+(`training.adapt.develop`, on the development parts of SynthEmo and EmoDB); the table
+runs at the weights it reads from the development results, and docs/CROSS_CORPUS.md
+says whether these agree with them."""
 
 HIGH_AROUSAL = ("angry", "happy", "fear", "surprise")
 """LIDAN's coarse level: high vs low arousal (neutral, sad, disgust, boredom)."""
