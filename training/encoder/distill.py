@@ -33,7 +33,13 @@ from training.config import DistillConfig, TrainConfig
 from training.corpora import Utterance
 from training.data import LabelSpace
 from training.encoder.head import ATTRIBUTES, HeadOptions, head_outputs, train_head
-from training.encoder.row import channel_data, select, utterance_embeddings
+from training.encoder.row import (
+    CACHED_CHANNELS,
+    channel_data,
+    select,
+    training_channels,
+    utterance_embeddings,
+)
 from training.experiment import Partition
 from training.trainer import Trainer
 
@@ -79,11 +85,11 @@ def teacher_logits(
     train_rows = np.arange(len(data.train))
     validation_rows = len(data.train) + np.arange(len(data.validation))
 
-    def rows(indices: np.ndarray, telephone: bool):
-        return channel_data(everyone, indices, vectors, classes, labels, head_options, telephone)
+    def rows(indices: np.ndarray, channels):
+        return channel_data(everyone, indices, vectors, classes, labels, head_options, channels)
 
-    train = rows(train_rows, head_options.telephone)
-    head, record = train_head(train, rows(validation_rows, True), classes, head_options)
+    train = rows(train_rows, training_channels(head_options))
+    head, record = train_head(train, rows(validation_rows, CACHED_CHANNELS), classes, head_options)
     log.info("teacher: validation UA %.3f, epoch %d", record["validation_ua"], record["best_epoch"])
     wideband = select(vectors["wideband"], head_options.outputs)
     first = len(data.train) + len(data.validation)

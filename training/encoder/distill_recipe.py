@@ -3,8 +3,9 @@
 Two measurements against the fast model's own (its card's evaluation file):
 
 1. EmoDB leave-one-speaker-out, 4 classes: the shipped variant distilled
-   (`variants/fast-distilled.toml`) as a cross-validation row, so every fold's
-   teacher and student are trained without the fold's test and validation speakers;
+   (`--variant`, default `variants/fast-distilled.toml`) as a cross-validation row, so
+   every fold's teacher and student are trained without the fold's test and validation
+   speakers;
 2. SynthEmo only -> EmoDB: student and teacher trained on SynthEmo (the fast model's
    split) and unlabelled real speech, tested on all of EmoDB, wideband and through
    a telephone line.
@@ -29,7 +30,6 @@ from training.crossval_report import markdown_table
 log = logging.getLogger(__name__)
 
 VARIANT = Path(__file__).parent / "variants" / "fast-distilled.toml"
-ROW = "fast-distilled"
 
 
 def synthetic_to_emodb(config: dict, synthemo: Path, emodb: str, work: Path) -> dict:
@@ -70,18 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/distill"))
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--variant", type=Path, default=VARIANT, help="TrainConfig TOML")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    config = tomllib.loads(VARIANT.read_text())
+    config = tomllib.loads(args.variant.read_text())
+    row = args.variant.stem
+    args.work = args.work / row
     emodb = f"emodb={args.emodb}"
     plan = CrossValidationPlan(data=(emodb,), classes=FOUR_CLASS)
-    report = CrossValidation(plan, [CnnRow(ROW, config)], args.work / "cv", jobs=args.jobs).run()
+    report = CrossValidation(plan, [CnnRow(row, config)], args.work / "cv", jobs=args.jobs).run()
     synthetic = synthetic_to_emodb(config, args.synthemo, emodb, args.work)
     fast_file = args.models / "default-evaluation.json"
     fast = headline(json.loads(fast_file.read_text())) if fast_file.exists() else {}
     ours = headline(
         {
-            "shipped": {"variant": ROW},
+            "shipped": {"variant": row},
             "crossval": {"4-class": report},
             "cross_domain": {"synthemo-only -> emodb": synthetic},
         }

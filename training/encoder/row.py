@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from streamser.constants import SAMPLE_RATE_HZ
 from streamser.ood import ood_score
 from training.corpora import Utterance
 from training.data import LabelSpace, attribute_value
@@ -27,9 +29,32 @@ from training.folds import CHANNELS, CrossValidationPlan, Fold, FoldResult, thro
 
 log = logging.getLogger(__name__)
 
-TELEPHONE_STREAM = "|telephone"
-"""Suffix of a speaker's telephone copies: a stream hears one channel, so its
-statistics never mix the two."""
+CACHED_CHANNELS = ("wideband", "telephone", "margins")
+"""What the vector cache holds per utterance: as recorded, through a telephone line, and
+with the margins the runtime's segmenter leaves around an utterance (`with_margins`)."""
+MARGIN_SECONDS = 0.3
+"""The segmenter's default pre-roll and hangover (`SegmenterOptions`)."""
+MARGIN_LEVELS_DB = (-70.0, -45.0)
+"""Background noise in those margins, dBFS RMS: a quiet room to a noisy one."""
+
+
+def with_margins(clip: np.ndarray, key: str) -> np.ndarray:
+    """An int16 utterance as the runtime cuts it from a live input: 0.3 s of background
+    noise before and after, at a level drawn (seeded by `key`) from MARGIN_LEVELS_DB.
+    Corpus clips are cut tight; without such copies a head learns that an utterance
+    has no margins and misreads the runtime's spans."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    rms = 32768.0 * 10 ** (rng.uniform(*MARGIN_LEVELS_DB) / 20)
+    margin = int(MARGIN_SECONDS * SAMPLE_RATE_HZ)
+    padded = np.concatenate(
+        [rng.normal(0, rms, margin), clip.astype(np.float64), rng.normal(0, rms, margin)]
+    )
+    return np.clip(np.round(padded), -32768, 32767).astype(np.int16)
+
+
+def training_channels(options: HeadOptions) -> list[str]:
+    """The copies a head trains on: wideband, and the augmented ones its options ask for."""
+    return ["wideband"] + ["telephone"] * options.telephone + ["margins"] * options.margins
 
 
 @dataclass(frozen=True)
@@ -62,10 +87,14 @@ def utterance_embeddings(
     def telephone(indices: list[int]) -> list[np.ndarray]:
         return through_telephone(wideband(indices))
 
+    def margins(indices: list[int]) -> list[np.ndarray]:
+        return [with_margins(a, paths[i]) for i, a in zip(indices, wideband(indices), strict=True)]
+
     setting = EncoderSetting(pad=pad)
+    audio = {"wideband": wideband, "telephone": telephone, "margins": margins}
     return {
-        channel: cached_embeddings(encoder, paths, audio, channel, cache, setting)
-        for channel, audio in (("wideband", wideband), ("telephone", telephone))
+        channel: cached_embeddings(encoder, paths, audio[channel], channel, cache, setting)
+        for channel in CACHED_CHANNELS
     }
 
 
@@ -111,15 +140,23 @@ def channel_data(
     classes: Sequence[str],
     labels: LabelSpace,
     options: HeadOptions,
-    telephone: bool,
+    channels: Sequence[str],
 ) -> HeadData:
-    """The rows' wideband vectors, and their telephone copies as streams of their own."""
+    """The rows' vectors in each channel; every copy but the wideband one is a stream of
+    its own (a stream hears one channel, so its statistics never mix them)."""
     chosen = [utterances[i] for i in rows]
-    parts = [head_data(chosen, select(vectors["wideband"], options.outputs)[rows], classes, labels)]
-    if telephone:
-        x = select(vectors["telephone"], options.outputs)[rows]
-        parts.append(head_data(chosen, x, classes, labels, TELEPHONE_STREAM))
-    return concatenate(parts)
+    return concatenate(
+        [
+            head_data(
+                chosen,
+                select(vectors[channel], options.outputs)[rows],
+                classes,
+                labels,
+                "" if channel == "wideband" else f"|{channel}",
+            )
+            for channel in channels
+        ]
+    )
 
 
 def run_encoder_fold(
@@ -145,11 +182,11 @@ def run_encoder_fold(
     classes = plan.classes
     labels = LabelSpace.build([utterances[i] for i in train_rows], classes, ATTRIBUTES)
 
-    def data(rows: np.ndarray, telephone: bool) -> HeadData:
-        return channel_data(utterances, rows, vectors, classes, labels, options, telephone)
+    def data(rows: np.ndarray, channels: Sequence[str]) -> HeadData:
+        return channel_data(utterances, rows, vectors, classes, labels, options, channels)
 
-    train = data(train_rows, options.telephone)
-    validation = data(validation_rows, True)
+    train = data(train_rows, training_channels(options))
+    validation = data(validation_rows, CACHED_CHANNELS)
     head, _ = train_head(train, validation, classes, options)
     _, train_embeddings = head_outputs(head, train.x, train.speakers)
     params = embedding_params(train_embeddings, train.emotion, len(classes), options.seed)

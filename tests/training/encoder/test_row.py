@@ -12,6 +12,7 @@ import numpy as np
 from training.encoder.embeddings import EncoderSetting, cached_embeddings
 from training.encoder.fetch import ENCODER_ENV
 from training.encoder.graph import LAYER_OUTPUTS, POOLED
+from training.encoder.row import MARGIN_LEVELS_DB, MARGIN_SECONDS, with_margins
 
 
 def test_an_encoder_row_is_cross_validated_like_every_row(tiny_corpus, tiny_encoder, tmp_path):
@@ -38,7 +39,7 @@ def test_an_encoder_row_is_cross_validated_like_every_row(tiny_corpus, tiny_enco
     assert 0.0 < gate["threshold_coverage"] <= 1.0
     assert "| quick-head | telephone |" in (output / "crossval.md").read_text()
     caches = sorted(p.name.split("-")[0] for p in (output / "embeddings").glob("*.npz"))
-    assert caches == ["telephone", "wideband"]  # one file per channel, every utterance
+    assert caches == ["margins", "telephone", "wideband"]  # a file per channel, every utterance
 
     bad = tmp_path / "bad.toml"
     bad.write_text("layers = 3\n")
@@ -73,3 +74,16 @@ def test_vectors_are_computed_once_per_utterance_whatever_set_asks(tiny_encoder,
     again = cached_embeddings(tiny_encoder, second, audio_of(second), "wideband", tmp_path, setting)
     assert decoded == ["u0.wav", "u1.wav", "u2.wav", "u3.wav"]
     assert np.array_equal(again[LAYER_OUTPUTS[1]], two[LAYER_OUTPUTS[1]])
+
+
+def test_margins_copy_an_utterance_as_the_segmenter_cuts_it_the_same_way_every_time():
+    clip = (3000 * np.sin(np.arange(16000) / 10)).astype(np.int16)
+    padded = with_margins(clip, "emodb/03a01Fa.wav")
+    margin = int(MARGIN_SECONDS * 16000)
+    assert len(padded) == len(clip) + 2 * margin
+    assert np.array_equal(padded[margin:-margin], clip)
+    noise = np.concatenate([padded[:margin], padded[-margin:]]).astype(float)
+    level_db = 20 * np.log10(np.sqrt(np.mean(noise**2)) / 32768)
+    assert MARGIN_LEVELS_DB[0] - 1 < level_db < MARGIN_LEVELS_DB[1] + 1
+    assert np.array_equal(padded, with_margins(clip, "emodb/03a01Fa.wav"))
+    assert not np.array_equal(padded, with_margins(clip, "emodb/03a01Fb.wav"))

@@ -1,0 +1,269 @@
+"""Make the accurate model (`bin/make-accurate-model --emodb DIR`).
+
+The fast model's data (EmoDB and SynthEmo, `training.default_model`) under a frozen
+pretrained encoder (`training.encoder`):
+
+1. the encoder's vectors of every utterance, wideband, through a telephone line and
+   with the margins the runtime's segmenter leaves around an utterance (cached: later
+   steps and reruns read them);
+2. leave-one-speaker-out cross-validation on EmoDB with the shipped head and its
+   ablation, 4 classes (also with SynthEmo added to every fold's training set) and
+   7 classes;
+3. cross-domain: trained on SynthEmo only -> all of EmoDB, and EmoDB only -> SynthEmo,
+   with the fast model's SynthEmo split;
+4. the shipped head: EmoDB and SynthEmo, the fast model's two EmoDB validation
+   speakers held out for the epoch and the gate;
+5. export, the OOD sets, real speech, the cost of one utterance and the card.
+
+It ships (`models/accurate.onnx`) only when its EmoDB cross-validation beats the fast
+model's by SHIP_MARGIN; otherwise the file stays in the work folder and the card says
+why. Every step resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tomllib
+
+from streamser.labels import FOUR_CLASS, SEVEN_CLASS
+from training.corpora import Utterance
+from training.crossval import CrossValidation, CrossValidationPlan, EncoderRow
+from training.data import LabelSpace
+from training.encoder.card import fast_reference, finish
+from training.encoder.head import ATTRIBUTES, HeadData, HeadOptions, head_outputs, train_head
+from training.encoder.row import (
+    CACHED_CHANNELS,
+    channel_data,
+    head_data,
+    select,
+    training_channels,
+    utterance_embeddings,
+)
+from training.experiment import load_data
+from training.metrics import unweighted_accuracy
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "smart-turn-msac-real-4"
+MODEL_FILE = "accurate.onnx"
+VARIANTS_DIR = Path(__file__).parent / "variants"
+SHIPPED = "accurate"
+ABLATION = (SHIPPED, "accurate-no-msac", "accurate-no-speaker-norm", "accurate-pooled")
+VALIDATION_SPEAKERS = ("emodb:03", "emodb:08")
+"""The fast model's validation voices (`training.default_model`), chosen before any result."""
+SHIP_MARGIN = 0.03
+"""Below the fast model's EmoDB UA plus this, the accurate tier is not worth its cost."""
+
+
+def variant(name: str) -> HeadOptions:
+    return HeadOptions.from_dict(tomllib.loads((VARIANTS_DIR / f"{name}.toml").read_text()))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Attributes:
+    emodb: The EmoDB folder (the original corpus or a processed copy).
+    synthemo: The SynthEmo manifest (`bin/make-default-model` makes it).
+    seed: Seeds heads and the SynthEmo split.
+    """
+
+    emodb: Path
+    synthemo: Path
+    seed: int = 0
+
+    @property
+    def emodb_spec(self) -> str:
+        return f"emodb={self.emodb}"
+
+
+def cross_validate(recipe: Recipe, work: Path) -> dict[str, dict]:
+    plans = {
+        "4-class": (FOUR_CLASS, (), ABLATION),
+        "4-class-with-synthemo": (FOUR_CLASS, (str(recipe.synthemo),), (SHIPPED,)),
+        "7-class": (SEVEN_CLASS, (), (SHIPPED,)),
+    }
+    reports = {}
+    for name, (classes, extra, rows) in plans.items():
+        plan = CrossValidationPlan(
+            data=(recipe.emodb_spec,), extra=extra, classes=classes, seed=recipe.seed
+        )
+        encoder_rows = [EncoderRow(row, variant(row)) for row in rows]
+        cv = CrossValidation(plan, encoder_rows, work / "cv" / name, embeddings=work / "embeddings")
+        reports[name] = cv.run()
+    return reports
+
+
+class Vectors:
+    """The cached encoder vectors of a set of utterances, as head data."""
+
+    def __init__(self, utterances: list[Utterance], options: HeadOptions, work: Path) -> None:
+        self.utterances = utterances
+        self.options = options
+        self.vectors = utterance_embeddings(utterances, options.pad, work / "embeddings")
+        self.rows = {str(u.path): i for i, u in enumerate(utterances)}
+
+    def _rows(self, chosen: list[Utterance]) -> np.ndarray:
+        return np.array([self.rows[str(u.path)] for u in chosen])
+
+    def data(self, chosen: list[Utterance], labels: LabelSpace, channels) -> HeadData:
+        """The chosen channels' copies, each but the wideband one a stream of its own."""
+        return channel_data(
+            self.utterances, self._rows(chosen), self.vectors, FOUR_CLASS, labels,
+            self.options, channels,
+        )  # fmt: skip
+
+    def channel(self, chosen: list[Utterance], labels: LabelSpace, channel: str) -> HeadData:
+        """One channel only, each speaker one stream."""
+        x = select(self.vectors[channel], self.options.outputs)[self._rows(chosen)]
+        return head_data(chosen, x, FOUR_CLASS, labels)
+
+
+def trained(
+    vectors: Vectors, train: list[Utterance], validation: list[Utterance], options: HeadOptions
+):
+    labels = LabelSpace.build(train, FOUR_CLASS, ATTRIBUTES)
+    train_data = vectors.data(train, labels, training_channels(options))
+    validation_data = vectors.data(validation, labels, CACHED_CHANNELS)
+    head, record = train_head(train_data, validation_data, FOUR_CLASS, options)
+    return head, record, labels, train_data, validation_data
+
+
+def scores(head, vectors: Vectors, test: list[Utterance], labels: LabelSpace) -> dict[str, dict]:
+    """UA per channel, each test speaker normalised with their own utterances."""
+    out = {}
+    for channel in ("wideband", "telephone"):
+        data = vectors.channel(test, labels, channel)
+        logits, _ = head_outputs(head, data.x, data.speakers)
+        out[channel] = {
+            "unweighted_accuracy": unweighted_accuracy(data.emotion, logits.argmax(axis=1)),
+            "utterances": len(test),
+        }
+    return out
+
+
+def cross_domain(recipe: Recipe, vectors: Vectors, emodb: list[Utterance]) -> dict[str, dict]:
+    """SynthEmo only -> EmoDB (the fast model's SynthEmo split) and EmoDB only -> SynthEmo."""
+    from training.config import TrainConfig
+    from training.experiment import partition
+
+    config = TrainConfig(data=(str(recipe.synthemo),), classes=FOUR_CLASS, seed=recipe.seed)
+    synth = partition(config)
+    options = vectors.options
+    results = {}
+    head, _, labels, *_ = trained(vectors, synth.train, synth.validation, options)
+    results["synthemo-only -> emodb"] = scores(head, vectors, emodb, labels)
+    train = [u for u in emodb if u.speaker not in VALIDATION_SPEAKERS]
+    validation = [u for u in emodb if u.speaker in VALIDATION_SPEAKERS]
+    head, _, labels, *_ = trained(vectors, train, validation, options)
+    everything = synth.train + synth.validation + synth.test
+    results["emodb-only -> synthemo"] = scores(head, vectors, everything, labels)
+    return results
+
+
+def shipped_head(vectors: Vectors, emodb: list[Utterance], synthemo: list[Utterance]):
+    """EmoDB (but its validation speakers) and SynthEmo train; the validation speakers
+    choose the epoch and calibrate the gate on the head's input features, wideband,
+    through the line and with the segmenter's margins, so that neither a call nor the
+    runtime's cut is out of distribution for what it is."""
+    from training.ood.calibration import calibrate, embedding_params
+
+    train = [u for u in emodb if u.speaker not in VALIDATION_SPEAKERS] + synthemo
+    validation = [u for u in emodb if u.speaker in VALIDATION_SPEAKERS]
+    options = vectors.options
+    head, record, _, train_data, validation_data = trained(vectors, train, validation, options)
+    params = embedding_params(
+        train_data.x, train_data.emotion, len(FOUR_CLASS), options.seed, precision_dtype="float16"
+    )
+    logits, _ = head_outputs(head, validation_data.x, validation_data.speakers)
+    calibration = calibrate(
+        logits, validation_data.x, method="mahalanobis", params=params, vector="features"
+    )
+    training = {
+        "corpora": sorted({u.corpus for u in train}),
+        "protocol": "speaker-disjoint train/validation",
+        "utterances": {"train": len(train), "validation": len(validation), "test": 0},
+        "validation_speakers": list(VALIDATION_SPEAKERS),
+        "loss": "am-softmax",
+        "msac": [f"{name}:{'joint' if name == 'gender' else 'adversarial'}" for name in ATTRIBUTES],
+        **record,
+    }
+    return head, calibration, training
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--emodb", type=Path, required=True, help="the EmoDB folder")
+    parser.add_argument(
+        "--synthemo",
+        type=Path,
+        default=Path("runs/default-model/corpus/manifest.csv"),
+        help="the SynthEmo manifest (default: bin/make-default-model's, %(default)s)",
+    )
+    parser.add_argument("--work", type=Path, default=Path("runs/accurate"))
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument(
+        "--ood-sets", type=Path, default=Path("runs/default-model/ood-sets"),
+        help="rendered OOD sets, shared with the fast model's recipe (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--card-only", action="store_true",
+        help="write the card again from the evaluation file beside the model, nothing else",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.card_only:
+        return _card_only(args.models)
+    started = time.perf_counter()
+    recipe = Recipe(emodb=args.emodb, synthemo=args.synthemo)
+    work = args.work
+    from training.encoder.fetch import encoder_path, fetch_encoder
+
+    encoder = encoder_path()
+    emodb = [u for u in load_data((recipe.emodb_spec,)) if u.emotion in FOUR_CLASS]
+    synthemo = load_data((str(recipe.synthemo),))
+    vectors = Vectors(emodb + synthemo, variant(SHIPPED), work)
+    reports = cross_validate(recipe, work)
+    domains = cross_domain(recipe, vectors, emodb)
+    head, calibration, training = shipped_head(vectors, emodb, synthemo)
+
+    fast = fast_reference(args.models)
+    ours = _summary(reports["4-class"], SHIPPED, "wideband")["ua_mean"]
+    ships = fast is None or ours >= fast["loso_wideband"] + SHIP_MARGIN
+    target = (args.models if ships else work) / MODEL_FILE
+    from training.encoder.export import export_accurate
+
+    export_accurate(encoder, head, FOUR_CLASS, calibration, target, MODEL_NAME, training)
+    validation = [u for u in emodb if u.speaker in VALIDATION_SPEAKERS]
+    folder = args.models if ships else work
+    if ships:
+        for licence in fetch_encoder().licences:  # the encoder's notices travel with it
+            shutil.copyfile(licence, folder / licence.name)
+    finish(
+        target, folder, reports, domains, fast, ships, args.ood_sets, validation, SHIPPED, started
+    )
+    return 0
+
+
+def _card_only(models: Path) -> int:
+    import json
+
+    from training.encoder.card import CARD_FILE, EVALUATION_FILE, render
+
+    summary = json.loads((models / EVALUATION_FILE).read_text())
+    (models / CARD_FILE).write_text(render(summary, models / MODEL_FILE))
+    return 0
+
+
+def _summary(report: dict, row: str, channel: str) -> dict:
+    return next(s for s in report["summaries"] if (s["row"], s["channel"]) == (row, channel))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
