@@ -72,6 +72,21 @@ def best_development_row(rows: Sequence[dict], chosen: dict[str, float]) -> tupl
     return best, scored[best]
 
 
+def runners_up(rows: Sequence[dict], chosen: dict[str, float], best: str, count: int = 3) -> str:
+    """The next rows by mean development UAR at their chosen weights, and how many runs
+    each mean is over: how narrow the development choice is."""
+    stats = summarise(rows)
+    scored = {row: stats[(row, w)] for row, w in chosen.items() if (row, w) in stats}
+    order = sorted((r for r in scored if r != best), key=lambda r: -scored[r]["ua"])[:count]
+    if not order:
+        return ""
+    listed = ", ".join(f"{r} {scored[r]['ua']:.1f} %" for r in order)
+    return (
+        f"Next at their chosen weights: {listed} (each a mean of {scored[best]['runs']} runs: "
+        "development tasks x seeds).\n"
+    )
+
+
 def defaults_note(rows: Sequence[dict], chosen: dict[str, float]) -> str:
     """Whether `streamser adapt`'s default method and weights are the development choice."""
     if not chosen:
@@ -88,6 +103,7 @@ def defaults_note(rows: Sequence[dict], chosen: dict[str, float]) -> str:
         method not in ("didan", "lidan") or solver == DEFAULT_IDA_SOLVER
     )
     text += " (that row).\n" if same else ": **this differs from the development choice**.\n"
+    text += runners_up(rows, chosen, best)
     differ = [
         f"{row} {DEFAULT_WEIGHTS[ROWS[row][0]]:g} (chosen {w:g})"
         for row, w in chosen.items()

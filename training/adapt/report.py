@@ -24,23 +24,18 @@ from training.adapt.development_report import (
 from training.adapt.diagnostics import GATE_TPR, agreement
 from training.adapt.experiment import ROWS
 from training.adapt.report_text import HEADER, IDA, PROTOCOL, REPRODUCE, USER_CHECKS
-from training.adapt.significance import paired_bootstrap
 from training.adapt.tasks import CLASSES, DEVELOPMENT_SPEAKERS, TABLE_TASKS
 from training.adapt.trainer import AdaptConfig
-
-GOAL_GAIN = 5.0
-"""Points of SynthEmo -> EmoDB UAR the best method should gain over source-only."""
-GOAL_DIDAN_GAP = 2.0
-"""Points DIDAN may trail the best method by."""
-HEADLINE = "synthemo->emodb"
-
-
-def by_key(rows: Sequence[dict]) -> dict[tuple[str, str], dict[int, dict]]:
-    """(task, row) -> seed -> result."""
-    out: dict[tuple[str, str], dict[int, dict]] = {}
-    for r in rows:
-        out.setdefault((r["task"], r["row"]), {})[r["seed"]] = r
-    return out
+from training.adapt.verdict import (
+    GOAL_DIDAN_GAP,
+    GOAL_GAIN,
+    HEADLINE,
+    by_key,
+    diagnostics_table,
+    mean_ua,
+    paired,
+    verdict,
+)
 
 
 def cell(values: Sequence[float], seeds: int) -> str:
@@ -76,20 +71,6 @@ def results_table(table: Sequence[dict], rows: Sequence[str], seeds: int) -> str
     return "\n".join(lines)
 
 
-def paired(table: Sequence[dict], task: str, a: str, b: str):
-    """Paired bootstrap of row a against row b on `task`, over the seeds both have."""
-    data = by_key(table)
-    runs_a, runs_b = data.get((task, a), {}), data.get((task, b), {})
-    seeds = sorted(set(runs_a) & set(runs_b))
-    if not seeds:
-        return None
-    truth = runs_a[seeds[0]]["truth"]
-    pick = [runs_a[seeds[0]]["scored"]] * len(seeds)
-    predicted_a = [np.asarray(runs_a[s]["predicted"])[p] for s, p in zip(seeds, pick, strict=True)]
-    predicted_b = [np.asarray(runs_b[s]["predicted"])[p] for s, p in zip(seeds, pick, strict=True)]
-    return paired_bootstrap(truth, predicted_a, predicted_b, len(CLASSES))
-
-
 def significance_table(table: Sequence[dict], rows: Sequence[str]) -> str:
     tasks = [t.name for t in TABLE_TASKS if t.labelled]
     lines = [
@@ -109,18 +90,6 @@ def significance_table(table: Sequence[dict], rows: Sequence[str]) -> str:
             )
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def mean_ua(table: Sequence[dict], task: str, row: str) -> tuple[float, int]:
-    got = by_key(table).get((task, row), {})
-    return (
-        (100 * float(np.mean([r["ua"] for r in got.values()])), len(got))
-        if got
-        else (
-            float("nan"),
-            0,
-        )
-    )
 
 
 def goals(table: Sequence[dict], rows: Sequence[str]) -> str:
@@ -217,6 +186,14 @@ def write_report(
         f"Agreement between seeds on the IVR prompts (label-free stability): "
         f"{seed_agreement(table, ivr, rows) or 'not run'}.\n",
         USER_CHECKS,
+        "## DIDAN's verdict\n",
+        verdict(table, development, rows),
+        "Per row on SynthEmo → EmoDB (means over seeds; the development columns are the "
+        "same task on the development speakers at the chosen weight; the alignment term "
+        "is each row's own, so compare it only within a row and with the control; "
+        "'directions' is the participation ratio of the target features' covariance, the "
+        "effective number of directions they use):\n",
+        diagnostics_table(table, development, rows) + "\n",
         "## DIDAN: why the first reading collapsed, and the fix\n",
         IDA.format(ridge=base.ida.ridge, l1=base.ida.l1, fista=base.ida.fista_steps),
         "IDA on Gaussian samples (32 source and 32 target rows, 128 dimensions; computed "
