@@ -64,7 +64,15 @@ def real_speech_check(model_path: Path) -> dict:
     lines = label_shares(model_path, hedgewars_lines())
     accepted = [(1.0 - r["shares"].get(UNCERTAIN, 0.0)) * r["utterances"] for r in lines.values()]
     total = sum(r["utterances"] for r in lines.values())
+    per_pack = {
+        speaker: {"utterances": r["utterances"], "accepted": 1.0 - r["shares"].get(UNCERTAIN, 0.0)}
+        for speaker, r in lines.items()
+    }
     return {
         "ivr_prompts": prompts,
-        "game_lines": {"utterances": total, "accepted": sum(accepted) / max(total, 1)},
+        "game_lines": {
+            "utterances": total,
+            "accepted": sum(accepted) / max(total, 1),
+            "speakers": per_pack,
+        },
     }

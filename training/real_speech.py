@@ -156,6 +156,21 @@ _HEDGEWARS_LOCALES = frozenset({"es", "pl", "ru", "uk"})
 Packs without one (British, Pirate, Russian, ...) are English character voices."""
 
 
+GATE_ROLES = ("fit", "calibrate", "held out")
+
+
+def gate_roles(utterances: Iterable[Utterance]) -> dict[str, str]:
+    """Each real speaker's part in an OOD gate calibrated on real speech: within each
+    corpus, speakers in sorted order take turns to fit the gate, to set its threshold
+    and to be held out, so every corpus keeps voices the gate never saw."""
+    utterances = list(utterances)
+    roles = {}
+    for corpus in sorted({u.corpus for u in utterances}):
+        speakers = sorted({u.speaker for u in utterances if u.corpus == corpus})
+        roles |= {speaker: GATE_ROLES[i % len(GATE_ROLES)] for i, speaker in enumerate(speakers)}
+    return roles
+
+
 def asterisk_prompts(
     languages: Iterable[str] = ASTERISK_LANGUAGES, root: Path | str = ASTERISK_ROOT
 ) -> list[Utterance]:

@@ -20,6 +20,7 @@ from training.real_speech import (
     MIN_SECONDS,
     REAL_SPEECH_SOURCES,
     asterisk_prompts,
+    gate_roles,
     hedgewars_lines,
 )
 
@@ -142,3 +143,14 @@ def test_sources_name_package_licence_and_attribution() -> None:
     for source in REAL_SPEECH_SOURCES.values():
         assert source.attribution and source.licence_url.startswith("https://")
         assert Path(f"/usr/share/doc/{source.package}/copyright").is_file()
+
+
+def test_gate_roles_keep_held_out_voices_in_every_corpus(
+    prompts: list[Utterance], lines: list[Utterance]
+) -> None:
+    roles = gate_roles(prompts + lines)
+    assert set(roles) == {u.speaker for u in prompts + lines}
+    for corpus in (prompts, lines):
+        theirs = {roles[u.speaker] for u in corpus}
+        assert theirs == {"fit", "calibrate", "held out"}
+    assert roles == gate_roles(reversed(prompts + lines))  # order of the input does not matter

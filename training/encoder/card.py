@@ -111,11 +111,13 @@ def finish(
     validation: list[Utterance],
     shipped: str,
     started: float,
+    gate_roles: dict[str, str],
 ) -> Path:
     """OOD sets, real speech and cost of the written model; then its evaluation file and
     card in `folder`. `validation` are the shipped head's validation utterances (the
     gate's positives), `shipped` its row in the reports, `started` the recipe's
-    `time.perf_counter()` when it began. Returns the card."""
+    `time.perf_counter()` when it began, `gate_roles` each real speaker's part in the
+    gate (`training.real_speech.gate_roles`). Returns the card."""
     from training.neutral_check import real_speech_check
     from training.ood.evaluate_model import evaluate_exported
     from training.ood.report import fpr_summary, write_json
@@ -138,6 +140,7 @@ def finish(
         "cost": measure_cost(model_path),
         "ood_table": fpr_summary(ood),
         "real_speech": real_speech_check(model_path),
+        "gate_roles": gate_roles,
     }
     summary["minutes"] = (time.perf_counter() - started) / 60
     summary["headline"] = headline(summary)
@@ -166,12 +169,13 @@ speakers it never heard from the same corpus.
 the encoder's first two layers (int8), mean and standard deviation of the second layer's \
 output over the speech frames ($feature_dim values) |
 | outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d), `features` |
-| head | $head; trained on every utterance wideband, through a telephone line and \
-with 0.3 s of background noise before and after (the segmenter's pre-roll and hangover) |
+| head | $head; trained on every utterance $copies |
 | speaker normalisation | $speaker |
-| OOD gate | $ood_method score of the encoder features >= $ood_threshold (accepts $ood_tpr \
-of held-out real utterances: wideband, through a telephone line and with the runtime \
-segmenter's margins) |
+| OOD gate | $ood_method score of the encoder features >= $ood_threshold: fitted on the \
+training data and on unlabelled real speech of $fit_voices other voices, it accepts \
+$ood_tpr of held-out utterances of EmoDB's validation speakers and of $calibrate_voices \
+further real voices (wideband, through a telephone line and with the runtime segmenter's \
+margins) |
 | cost | $cost_cpu ms of CPU per 3 s utterance on one thread ($cost_wall ms wall on a busy \
 machine); `bin/bench` compares the tiers |
 
@@ -217,6 +221,10 @@ stream) and acted game lines:
 
 $real_speech
 
+Voices the gate never saw (held out from fitting it and from setting its threshold:
+$held_out) are the test of the gate on real speech: it accepts $held_game of their
+game lines and $held_ivr of their IVR prompts.
+
 FPR at 95 % TPR per score (lower is better), the positives being the shipped run's real
 validation speakers; the last column is the share the shipped gate accepts
 (`accurate-ood.json`):
@@ -229,10 +237,12 @@ $ood_table
   see them as such (the unseen-emotions row above): it guards against what is not speech,
   not against what the head was not taught.
 - Acted speech: actors exaggerate; spontaneous call-center speech is subtler.
-- The gate is strict on real voices unlike EmoDB and SynthEmo: it calls most of the calm
-  IVR prompts above `uncertain` (the fast model: 27-44 %) and accepts $game_lines of the
-  acted game lines (the fast model: 35 %); what it accepts of the prompts it mostly calls
-  neutral. `--ood-tpr` or `--ood-method` trade abstentions for guesses.
+- The gate guards against what is not speech (the non-speech row above) and accepts real
+  speech of voices and languages unlike the corpora ($game_lines of all game lines). It
+  does not make labels right on such voices: on the calm IVR prompts it says neutral or
+  uncertain for $ivr_neutral of the utterances and calls the rest happy, angry or sad (a
+  professional prompt voice's bright delivery reads as emotion to a head taught by
+  actors). `--ood-tpr` or `--ood-method` trade guesses for abstentions.
 - Languages: German (real) and English (synthetic) taught the head; the encoder heard
   23 languages.
 - It costs about ten times the fast model per utterance (`bin/bench --frontier`) and
@@ -303,7 +313,47 @@ def render(summary: dict, model_path: Path) -> str:
         minutes=f"{summary['minutes']:.0f}",
         cv_minutes=f"{sum(r['train_minutes'] for r in summary['crossval'].values()):.0f}",
         game_lines=f"{summary['real_speech']['game_lines']['accepted']:.0%}",
+        copies=_copies(head),
+        ivr_neutral=_share_range(
+            r["neutral_or_uncertain"] for r in summary["real_speech"]["ivr_prompts"].values()
+        ),
+        **_gate_voices(summary),
     )
+
+
+def _copies(head: dict) -> str:
+    copies = ["wideband"] + ["through a telephone line"] * bool(head.get("telephone"))
+    if head.get("margins"):
+        copies.append("with 0.3 s of background noise before and after (the segmenter's margins)")
+    return ", ".join(copies[:-1]) + (" and " if len(copies) > 1 else "") + copies[-1]
+
+
+def _share_range(shares) -> str:
+    shares = sorted(shares)
+    return f"{shares[0]:.0%}" if shares[0] == shares[-1] else f"{shares[0]:.0%} to {shares[-1]:.0%}"
+
+
+def _gate_voices(summary: dict) -> dict[str, str]:
+    """The real voices' parts in the gate (`training.real_speech.gate_roles`) and what it
+    accepts of the held-out ones."""
+    roles = summary["gate_roles"]
+    held = sorted(speaker for speaker, role in roles.items() if role == "held out")
+    real = summary["real_speech"]
+    packs = real["game_lines"]["speakers"]
+    game = [packs[s] for s in held if s in packs]
+    prompts = [real["ivr_prompts"][s] for s in held if s in real["ivr_prompts"]]
+
+    def accepted(results: list[dict], share) -> str:
+        total = sum(r["utterances"] for r in results)
+        return f"{sum(share(r) * r['utterances'] for r in results) / max(total, 1):.0%}"
+
+    return {
+        "fit_voices": str(sum(role == "fit" for role in roles.values())),
+        "calibrate_voices": str(sum(role == "calibrate" for role in roles.values())),
+        "held_out": ", ".join(s.split(":")[-1] for s in held),
+        "held_game": accepted(game, lambda r: r["accepted"]),
+        "held_ivr": accepted(prompts, lambda r: 1.0 - r["shares"].get("uncertain", 0.0)),
+    }
 
 
 def comparison(ours: dict, fast: dict | None, ships: bool) -> str:

@@ -51,8 +51,7 @@ class HeadOptions:
     gender_weight, speaker_weight, corpus_weight: Attribute heads' loss weights (0: off).
     telephone: Train on every utterance through a telephone line too.
     margins: Train on every utterance with the margins the runtime's segmenter leaves
-        around it too (`training.encoder.row.with_margins`); the shipped head was
-        trained without them.
+        around it too (`training.encoder.row.with_margins`).
     epochs, batch_size, learning_rate, weight_decay: AdamW on a cosine schedule.
     speaker_group_size: Batches hold runs of this many utterances of one speaker.
     seed: Initialisation and batches.
@@ -71,7 +70,7 @@ class HeadOptions:
     speaker_weight: float = 0.05
     corpus_weight: float = 0.05
     telephone: bool = True
-    margins: bool = False
+    margins: bool = True
     epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 2e-3

@@ -58,6 +58,8 @@ SHIPPED = "accurate"
 ABLATION = (SHIPPED, "accurate-no-msac", "accurate-no-speaker-norm", "accurate-pooled")
 VALIDATION_SPEAKERS = ("emodb:03", "emodb:08")
 """The fast model's validation voices (`training.default_model`), chosen before any result."""
+GATE_UTTERANCES_PER_SPEAKER = 100
+"""Real speech per Debian speaker for the gate: enough for its centres and spread."""
 SHIP_MARGIN = 0.03
 """Below the fast model's EmoDB UA plus this, the accurate tier is not worth its cost."""
 
@@ -167,11 +169,58 @@ def cross_domain(recipe: Recipe, vectors: Vectors, emodb: list[Utterance]) -> di
     return results
 
 
-def shipped_head(vectors: Vectors, emodb: list[Utterance], synthemo: list[Utterance]):
+@dataclass(frozen=True)
+class RealSpeech:
+    """Unlabelled real speech for the gate (`training.real_speech`), by role: the head's
+    input features of the speakers that fit it and of those that set its threshold,
+    every cached channel; `streams` names each calibration row's stream."""
+
+    fit: np.ndarray
+    calibrate: np.ndarray
+    streams: list[str]
+    roles: dict[str, str]
+
+
+def real_speech(options: HeadOptions, work: Path, seed: int) -> RealSpeech:
+    """Up to GATE_UTTERANCES_PER_SPEAKER utterances (a seeded pick) of every Debian
+    speaker that fits or calibrates the gate; held-out speakers are not read."""
+    from training.real_speech import asterisk_prompts, gate_roles, hedgewars_lines
+
+    speech = asterisk_prompts() + hedgewars_lines()
+    roles = gate_roles(speech)
+    rng = np.random.default_rng(seed)
+    chosen: list[Utterance] = []
+    for speaker, role in sorted(roles.items()):
+        if role in ("fit", "calibrate"):
+            theirs = [u for u in speech if u.speaker == speaker]
+            pick = rng.choice(len(theirs), min(GATE_UTTERANCES_PER_SPEAKER, len(theirs)), False)
+            chosen += [theirs[i] for i in sorted(pick)]
+    vectors = utterance_embeddings(chosen, options.pad, work / "embeddings")
+    role_of = np.array([roles[u.speaker] for u in chosen])
+
+    def stacked(role: str) -> np.ndarray:
+        rows = role_of == role
+        return np.concatenate([select(vectors[c], options.outputs)[rows] for c in CACHED_CHANNELS])
+
+    streams = [
+        f"{u.speaker}|{c}"
+        for c in CACHED_CHANNELS
+        for u in chosen
+        if roles[u.speaker] == "calibrate"
+    ]
+    return RealSpeech(stacked("fit"), stacked("calibrate"), streams, roles)
+
+
+def shipped_head(
+    vectors: Vectors, emodb: list[Utterance], synthemo: list[Utterance], speech: RealSpeech
+):
     """EmoDB (but its validation speakers) and SynthEmo train; the validation speakers
-    choose the epoch and calibrate the gate on the head's input features, wideband,
-    through the line and with the segmenter's margins, so that neither a call nor the
-    runtime's cut is out of distribution for what it is."""
+    choose the epoch. The gate reads the head's input features: fitted on the training
+    data and on real speech of other voices and languages (`RealSpeech.fit`), its
+    threshold set on the validation speakers and on further real voices
+    (`RealSpeech.calibrate`), wideband, through the line and with the segmenter's
+    margins, so that neither a call, nor the runtime's cut, nor a voice unlike the
+    corpora's is out of distribution for what it is."""
     from training.ood.calibration import calibrate, embedding_params
 
     train = [u for u in emodb if u.speaker not in VALIDATION_SPEAKERS] + synthemo
@@ -179,17 +228,24 @@ def shipped_head(vectors: Vectors, emodb: list[Utterance], synthemo: list[Uttera
     options = vectors.options
     head, record, _, train_data, validation_data = trained(vectors, train, validation, options)
     params = embedding_params(
-        train_data.x, train_data.emotion, len(FOUR_CLASS), options.seed, precision_dtype="float16"
-    )
-    logits, _ = head_outputs(head, validation_data.x, validation_data.speakers)
+        train_data.x, train_data.emotion, len(FOUR_CLASS), options.seed,
+        precision_dtype="float16", speech=speech.fit,
+    )  # fmt: skip
+    positives = np.concatenate([validation_data.x, speech.calibrate])
+    streams = list(validation_data.speakers) + speech.streams
+    logits, _ = head_outputs(head, positives, streams)
     calibration = calibrate(
-        logits, validation_data.x, method="mahalanobis", params=params, vector="features"
+        logits, positives, method="mahalanobis", params=params, vector="features"
     )
     training = {
         "corpora": sorted({u.corpus for u in train}),
         "protocol": "speaker-disjoint train/validation",
         "utterances": {"train": len(train), "validation": len(validation), "test": 0},
         "validation_speakers": list(VALIDATION_SPEAKERS),
+        "gate_real_speech": {
+            role: sorted(k for k, v in speech.roles.items() if v == role)
+            for role in ("fit", "calibrate")
+        },
         "loss": "am-softmax",
         "msac": [f"{name}:{'joint' if name == 'gender' else 'adversarial'}" for name in ATTRIBUTES],
         **record,
@@ -231,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     vectors = Vectors(emodb + synthemo, variant(SHIPPED), work)
     reports = cross_validate(recipe, work)
     domains = cross_domain(recipe, vectors, emodb)
-    head, calibration, training = shipped_head(vectors, emodb, synthemo)
+    speech = real_speech(vectors.options, work, recipe.seed)
+    head, calibration, training = shipped_head(vectors, emodb, synthemo, speech)
 
     fast = fast_reference(args.models)
     ours = _summary(reports["4-class"], SHIPPED, "wideband")["ua_mean"]
@@ -246,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         for licence in fetch_encoder().licences:  # the encoder's notices travel with it
             shutil.copyfile(licence, folder / licence.name)
     finish(
-        target, folder, reports, domains, fast, ships, args.ood_sets, validation, SHIPPED, started
-    )
+        target, folder, reports, domains, fast, ships, args.ood_sets, validation, SHIPPED,
+        started, speech.roles,
+    )  # fmt: skip
     return 0
 
 

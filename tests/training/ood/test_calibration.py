@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from streamser.metadata import decode_array
 from streamser.ood import OodGate, OodOptions
 from training.ood.calibration import calibrate, embedding_params
 
@@ -71,3 +72,39 @@ def test_a_float16_precision_matrix_keeps_its_promise_and_large_ones_stay_float3
     assert np.mean([d.accepted for d in decisions]) == pytest.approx(0.9, abs=0.03)
     tiny = embedding_params(1e-4 * train_embeddings, train_labels, 4, precision_dtype="float16")
     assert tiny["precision"]["dtype"] == "float32"  # entries beyond float16's range
+
+
+def test_unlabelled_speech_widens_the_gate_to_voices_like_it_and_not_to_anything_else():
+    rng = np.random.default_rng(2)
+    _, train_embeddings, train_labels = clusters(1000, rng)
+    val_logits, val_embeddings, _ = clusters(500, rng)
+    centre = np.zeros(16)
+    centre[8:12] = 3.0  # voices the labelled corpora do not cover
+
+    def voices(n: int) -> np.ndarray:
+        x = centre + 0.3 * rng.standard_normal((n, 16))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    fit, threshold_voices, held_out = voices(600), voices(300), voices(300)
+    unlike_anything = np.eye(16)[15]
+
+    def gate(params: dict) -> OodGate:  # threshold on the corpora's and further voices
+        positives = np.concatenate([val_embeddings, threshold_voices])
+        logits = np.concatenate([val_logits, val_logits[:300]])
+        return OodGate(calibrate(logits, positives, "mahalanobis", params=params))
+
+    def accepted(gate: OodGate, vectors: np.ndarray) -> float:
+        return float(np.mean([gate.decide(val_logits[0], v).accepted for v in vectors]))
+
+    plain = gate(embedding_params(train_embeddings, train_labels, classes=4))
+    widened_params = embedding_params(train_embeddings, train_labels, classes=4, speech=fit)
+    widened = gate(widened_params)
+    assert accepted(plain, held_out) < 0.9  # the threshold alone stretches, and only so far
+    assert accepted(widened, held_out) > 0.95
+    assert accepted(widened, val_embeddings) > 0.9
+    assert accepted(widened, unlike_anything[None]) == 0.0
+    assert len(decode_means(widened_params)) > 4  # the speech's centres join the class means
+
+
+def decode_means(params: dict) -> np.ndarray:
+    return decode_array(params["class_means"])
