@@ -12,7 +12,6 @@ out without copying.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -109,8 +108,14 @@ def _frames(ms: int) -> int:
 class Segmenter:
     """Feeds one stream's frames to a detector and returns the spans it closes.
 
-    `process(frame)` usually returns an empty list; `flush()` closes an open
-    utterance at end of input; `reset()` starts the stream over at sample 0.
+    `process(frame)` usually returns an empty list; `process_frames(samples)` does the
+    same for a whole number of frames at once (one detector call over the block);
+    `flush()` closes an open utterance at end of input; `reset()` starts the stream
+    over at sample 0.
+
+    The recent decisions are the bits of one integer (bit 0 the newest; frames before
+    the stream, or before an interruption, are 0: silence), so each window count is
+    a mask and a `bit_count`, with no list per frame.
     """
 
     def __init__(self, vad: Vad, options: SegmenterOptions = SegmenterOptions()) -> None:
@@ -123,14 +128,16 @@ class Segmenter:
         self._stop_count = math.ceil(options.stop_ratio * self._hangover - 1e-9)
         self._min_speech = _frames(options.min_speech_ms)
         self._max_frames = options.max_utterance_ms // FRAME_MS
-        self._history: deque[bool] = deque(
-            maxlen=max(self._start_window + self._pre_roll, self._hangover)
-        )
+        kept = max(self._start_window + self._pre_roll, self._hangover)
+        self._kept_mask = (1 << kept) - 1
+        self._start_mask = (1 << self._start_window) - 1
+        self._hangover_mask = (1 << self._hangover) - 1
+        self._speech_frames = getattr(vad, "speech_frames", None)
         self.reset()
 
     def reset(self) -> None:
         self.vad.reset()
-        self._history.clear()
+        self._bits = 0
         self.frames = 0
         """Frames processed since the start (or the last reset)."""
         self.too_short = 0
@@ -144,15 +151,34 @@ class Segmenter:
         """One FRAME_SAMPLES int16 frame -> the spans it closed (usually none)."""
         if len(frame) != FRAME_SAMPLES:
             raise ValueError(f"frames are {FRAME_SAMPLES} samples, got {len(frame)}")
-        speech = bool(self.vad.is_speech(frame))
+        return self._step(bool(self.vad.is_speech(frame)))
+
+    def process_frames(self, samples: np.ndarray) -> list[Span]:
+        """Consecutive frames (a whole number of FRAME_SAMPLES) -> the spans they closed;
+        the same spans as `process` on each frame in turn."""
+        if len(samples) % FRAME_SAMPLES:
+            raise ValueError(f"{len(samples)} samples is not a whole number of frames")
+        if self._speech_frames is None:
+            decisions = [bool(self.vad.is_speech(f)) for f in samples.reshape(-1, FRAME_SAMPLES)]
+        else:
+            decisions = self._speech_frames(samples)
+        spans: list[Span] = []
+        for speech in decisions:
+            closed = self._step(speech)
+            if closed:
+                spans += closed
+        return spans
+
+    def _step(self, speech: bool) -> list[Span]:
         index = self.frames
         self.frames += 1
-        self._history.append(speech)
+        self._bits = ((self._bits << 1) | speech) & self._kept_mask
         if not self.triggered:
             self._maybe_start(index)
             return []
         self._speech += speech
-        if self._recent(self._hangover).count(False) >= self._stop_count:
+        silent = self._hangover - (self._bits & self._hangover_mask).bit_count()
+        if silent >= self._stop_count:
             return self._close(index + 1, cut=False)
         if index + 1 - self._start >= self._max_frames:
             return self._close(index + 1, cut=True)
@@ -168,25 +194,21 @@ class Segmenter:
         """The input skips ahead (audio left out): closes the open utterance and forgets
         the frames before, so no span and no pre-roll reaches across the gap."""
         spans = self.flush()
-        self._history.clear()
+        self._bits = 0
         self._last_end = self.frames
         return spans
 
-    def _recent(self, count: int) -> list[bool]:
-        """The last `count` decisions, oldest first; frames before the stream count as silence."""
-        history = list(self._history)[-count:]
-        return [False] * (count - len(history)) + history
-
     def _maybe_start(self, index: int) -> None:
-        window = self._recent(self._start_window)
-        if window.count(True) < self._start_count:
+        window = self._bits & self._start_mask
+        if window.bit_count() < self._start_count:
             return
-        first_speech = index - self._start_window + 1 + window.index(True)
+        # The oldest speech frame of the window is its highest set bit.
+        first_speech = index - window.bit_length() + 1
         start = max(first_speech - self._pre_roll, self._last_end, 0)
         reach = index + 1 - start
         self.triggered = True
         self._start = start
-        self._speech = self._recent(reach).count(True)
+        self._speech = (self._bits & ((1 << reach) - 1)).bit_count()
 
     def _close(self, end: int, cut: bool) -> list[Span]:
         span = Span(self._start * FRAME_SAMPLES, end * FRAME_SAMPLES, self._speech, cut)

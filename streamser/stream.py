@@ -46,6 +46,8 @@ class Job:
 
 METER_SAMPLES = 1600
 """The level meter reads the newest 100 ms of a block."""
+_NO_SAMPLES = np.zeros(0, dtype=np.int16)
+_NO_SAMPLES.flags.writeable = False
 
 
 class StreamCounters:
@@ -97,7 +99,9 @@ class StreamFront:
         self.meter = LevelMeter()
         self.speaker = SpeakerStatistics()  # read by speaker-normalised models only
         self.skipped = 0
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending = _NO_SAMPLES
+        slack = ring_samples - options.max_span_samples - options.reach_back_samples
+        self._chunk_samples = max(FRAME_SAMPLES, slack - slack % FRAME_SAMPLES)
 
     def process(
         self,
@@ -119,12 +123,16 @@ class StreamFront:
         if len(self._pending):
             samples = np.concatenate([self._pending, samples])
         whole = len(samples) - len(samples) % FRAME_SAMPLES
-        self._pending = samples[whole:].copy()
+        self._pending = samples[whole:].copy() if whole < len(samples) else _NO_SAMPLES
         jobs: list[Job] = []
-        for offset in range(0, whole, FRAME_SAMPLES):
-            frame = samples[offset : offset + FRAME_SAMPLES]
-            self.ring.write(frame, wait=wait, stop=stop)
-            for span in self.segmenter.process(frame):
+        # Whole frames go to the ring and the segmenter a chunk at a time: one ring
+        # write and one detector call per chunk, not per frame. A chunk is at most the
+        # ring's slack beyond the longest span and its reach-back, so a span closed
+        # inside a chunk is still whole in the ring when it is claimed.
+        for offset in range(0, whole, self._chunk_samples):
+            chunk = samples[offset : min(offset + self._chunk_samples, whole)]
+            self.ring.write(chunk, wait=wait, stop=stop)
+            for span in self.segmenter.process_frames(chunk):
                 jobs.append(self._job(span, arrived))
         recent = samples[max(0, whole - METER_SAMPLES) : whole]
         self.meter.update(recent, self.segmenter.triggered, self.counters.samples, arrived)
@@ -133,14 +141,14 @@ class StreamFront:
     def flush(self, arrived: float) -> list[Job]:
         """End of input: closes the open utterance. A last partial frame (under
         30 ms) is too short to judge and is left out of every span."""
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending = _NO_SAMPLES
         return [self._job(span, arrived) for span in self.segmenter.flush()]
 
     def skip(self, samples: int, arrived: float) -> list[Job]:
         """Audio the source left out (a paused or discarded stretch of a call): closes
         the open utterance and moves the stream's clock on without writing or
         segmenting anything, so a gap of any length costs nothing."""
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending = _NO_SAMPLES
         jobs = [self._job(span, arrived) for span in self.segmenter.interrupt()]
         self.counters.samples += samples
         self.skipped += samples
@@ -153,7 +161,7 @@ class StreamFront:
         self.counters = StreamCounters()
         self.meter.reset()
         self.speaker.reset()
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending = _NO_SAMPLES
 
     def snapshot(self) -> StreamCounts:
         return self.counters.snapshot(self.segmenter.too_short)

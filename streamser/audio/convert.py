@@ -97,6 +97,8 @@ class StreamConverter:
 
     def _select(self, block: np.ndarray) -> np.ndarray:
         if self.mode.kind == "downmix":
+            if block.shape[1] == 1:  # the mean of one channel is that channel
+                return block
             return block.mean(axis=1, keepdims=True, dtype=np.float32)
         if self.mode.kind == "select":
             return block[:, self.mode.channel : self.mode.channel + 1]
@@ -107,6 +109,8 @@ class StreamConverter:
             block = self._resampler.resample_chunk(np.ascontiguousarray(block), last=last)
             block = block.reshape(-1, self.outputs)
         samples = float_to_int16(block)
+        if self.outputs == 1:
+            return [samples.reshape(-1)]
         return [np.ascontiguousarray(samples[:, i]) for i in range(self.outputs)]
 
 

@@ -144,9 +144,9 @@ def decode_samples(data: bytes | bytearray | memoryview, fmt: AudioFormat) -> np
     elif encoding is Encoding.FLOAT64:
         samples = _finite_clipped(raw.view("<f8"))
     elif encoding is Encoding.MULAW:
-        samples = g711.mulaw_decode(raw).astype(np.float32) / 32768.0
+        samples = g711.MULAW_TO_FLOAT32[raw]
     elif encoding is Encoding.ALAW:
-        samples = g711.alaw_decode(raw).astype(np.float32) / 32768.0
+        samples = g711.ALAW_TO_FLOAT32[raw]
     else:  # pragma: no cover - exhaustive over Encoding
         raise AssertionError(encoding)
     return samples.reshape(-1, fmt.channels)

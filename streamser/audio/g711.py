@@ -38,6 +38,9 @@ def _alaw_table() -> np.ndarray:
 
 MULAW_TO_INT16 = _mulaw_table()
 ALAW_TO_INT16 = _alaw_table()
+MULAW_TO_FLOAT32 = MULAW_TO_INT16.astype(np.float32) / np.float32(32768.0)
+"""Decoded straight to the pipeline's float scale: one table lookup per sample."""
+ALAW_TO_FLOAT32 = ALAW_TO_INT16.astype(np.float32) / np.float32(32768.0)
 
 
 def mulaw_decode(codes: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from streamser.audio import AudioFormat, StreamConverter
+from streamser.audio import AudioFormat, ChannelMode, StreamConverter
 from streamser.audio.formats import decode_samples
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.events import Event, InputInfo, SummaryEvent, UtteranceEvent
@@ -89,10 +89,23 @@ class CallSpec:
 
 
 class _Channel:
+    """One channel's stream; its own converter only for audio sent per channel."""
+
     def __init__(self, front: StreamFront, spec: CallSpec) -> None:
         self.front = front
-        self.converter = StreamConverter(spec.format, name=f"{spec.call_id}/{front.name}")
+        self.spec = spec
+        self._converter: StreamConverter | None = None
         self.remainder = b""
+
+    @property
+    def converter(self) -> StreamConverter:
+        if self._converter is None:
+            name = f"{self.spec.call_id}/{self.front.name}"
+            self._converter = StreamConverter(self.spec.format, name=name)
+        return self._converter
+
+    def flush(self) -> np.ndarray | None:
+        return None if self._converter is None else self._converter.flush()[0]
 
 
 class _Pending:
@@ -141,6 +154,11 @@ class CallSession:
         self._publish = publish
         self.streams = StreamSet(spec.call_id, spec.channels, pool.worker, options, spec.input)
         self.channels = [_Channel(front, spec) for front in self.streams.fronts]
+        count = len(self.channels)
+        self._interleaved = AudioFormat(spec.format.sample_rate_hz, count, spec.format.encoding)
+        self._frame_bytes = spec.format.bytes_per_frame * count
+        self._interleaved_converter: StreamConverter | None = None
+        self._remainder = b""
         self._out: asyncio.Queue[object] = asyncio.Queue()
         self._unsent: deque[_Pending] = deque()
         self._progress = asyncio.Event()
@@ -150,19 +168,30 @@ class CallSession:
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def push_interleaved(self, data: bytes) -> None:
-        """Interleaved frames of every channel, in the call's format (any byte count)."""
-        count = len(self.channels)
-        first = self.channels[0]
-        data = first.remainder + bytes(data)
-        frame_bytes = self.spec.format.bytes_per_frame * count
-        whole = len(data) - len(data) % frame_bytes
-        first.remainder = data[whole:]
+        """Interleaved frames of every channel, in the call's format (any byte count).
+
+        One vectorised step per message for every channel at once: decode the whole
+        frames, resample all channels in one multi-channel resampler (the same output
+        as one per channel), convert to int16, then segment each channel's samples.
+        """
+        if self._remainder:
+            data = self._remainder + bytes(data)
+        whole = len(data) - len(data) % self._frame_bytes
+        self._remainder = bytes(data[whole:]) if whole < len(data) else b""
         if whole == 0:
             return
-        fmt = AudioFormat(self.spec.format.sample_rate_hz, count, self.spec.format.encoding)
-        block = decode_samples(data[:whole], fmt)
-        for index in range(count):
-            await self._feed(index, block[:, index : index + 1])
+        block = decode_samples(data[:whole] if whole < len(data) else data, self._interleaved)
+        converted = self._converter().process(block)
+        if self.spec.live:
+            arrived = time.monotonic()
+            for channel, samples in zip(self.channels, converted, strict=True):
+                if len(samples):
+                    jobs = channel.front.process(samples, arrived)
+                    if jobs:
+                        await self._submit(channel, jobs)
+            return
+        for index, samples in enumerate(converted):
+            await self._feed(index, samples)
 
     async def push_channel(self, index: int, data: bytes) -> None:
         """One channel's audio alone (Twilio sends each track in its own messages)."""
@@ -171,11 +200,13 @@ class CallSession:
         whole = len(data) - len(data) % self.spec.format.bytes_per_frame
         channel.remainder = data[whole:]
         if whole:
-            await self._feed(index, decode_samples(data[:whole], self.spec.format))
+            block = decode_samples(data[:whole], self.spec.format)
+            await self._feed(index, channel.converter.process(block)[0])
 
     async def skip(self, seconds: float) -> None:
         """Audio the client left out: every channel's clock moves on by `seconds`."""
         arrived = time.monotonic()
+        self._remainder = b""
         for channel in self.channels:
             channel.remainder = b""
             jobs = channel.front.skip(round(seconds * SAMPLE_RATE_HZ), arrived)
@@ -191,10 +222,11 @@ class CallSession:
         if self.summary is not None:
             return self.summary
         arrived = time.monotonic()
-        for channel in self.channels:
-            tail = channel.converter.flush()[0]
-            if len(tail):
-                await self._submit(channel, channel.front.process(tail, arrived))
+        tails = self._interleaved_converter.flush() if self._interleaved_converter else None
+        for index, channel in enumerate(self.channels):
+            for tail in (tails[index] if tails else None, channel.flush()):
+                if tail is not None and len(tail):
+                    await self._submit(channel, channel.front.process(tail, arrived))
             await self._submit(channel, channel.front.flush(arrived))
         await self._out.put(_END)
         await self._sender
@@ -207,9 +239,17 @@ class CallSession:
         """Utterances segmented whose events have not been sent yet."""
         return len(self._unsent)
 
-    async def _feed(self, index: int, block: np.ndarray) -> None:
+    def _converter(self) -> StreamConverter:
+        """The one converter of interleaved audio: every channel, one resampler."""
+        if self._interleaved_converter is None:
+            self._interleaved_converter = StreamConverter(
+                self._interleaved, ChannelMode("split"), name=self.spec.call_id
+            )
+        return self._interleaved_converter
+
+    async def _feed(self, index: int, samples: np.ndarray) -> None:
+        """Canonical samples of one channel into its stream."""
         channel = self.channels[index]
-        samples = channel.converter.process(block)[0]
         if self.spec.live:
             if len(samples):
                 await self._submit(channel, channel.front.process(samples, time.monotonic()))

@@ -138,40 +138,45 @@ class Context:
 class Reader:
     """Receives messages one at a time, giving up on shutdown or after a timeout.
 
-    One `recv()` stays outstanding across calls (cancelling it is safe in
-    `websockets`, but keeping it avoids losing nothing at all).
+    The hot path is one `await ws.recv()` under `asyncio.timeout`: no task and no
+    `asyncio.wait` per message (a message already received returns without the
+    loop running at all). One long-lived task watches the stop event and expires
+    the pending wait when it is set. A receive is only ever cancelled when the
+    call is ending (timeout, shutdown), which `websockets` handles safely.
     """
 
     def __init__(self, ws, stop: asyncio.Event) -> None:
         self._ws = ws
         self._stop = stop
-        self._recv: asyncio.Task | None = None
-        self._stopped: asyncio.Task | None = None
+        self._watch: asyncio.Task | None = None
+        self._deadline: asyncio.Timeout | None = None
 
     async def next(self, timeout: float) -> str | bytes:
         """The next message (str or bytes), or STOP, IDLE or GONE (as the constants)."""
-        if self._recv is None:
-            self._recv = asyncio.ensure_future(self._ws.recv())
-        if self._stopped is None:
-            self._stopped = asyncio.ensure_future(self._stop.wait())
-        done, _ = await asyncio.wait(
-            {self._recv, self._stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if self._recv in done:
-            task, self._recv = self._recv, None
-            try:
-                message = task.result()
-            except ConnectionClosed:
-                return _Signal(GONE)
-            return message
-        if self._stopped in done:
+        if self._stop.is_set():
             return _Signal(STOP)
-        return _Signal(IDLE)
+        if timeout <= 0:
+            return _Signal(IDLE)
+        if self._watch is None:
+            self._watch = asyncio.ensure_future(self._stop.wait())
+            self._watch.add_done_callback(self._stopped)
+        try:
+            async with asyncio.timeout(timeout) as self._deadline:
+                return await self._ws.recv()
+        except TimeoutError:
+            return _Signal(STOP if self._stop.is_set() else IDLE)
+        except ConnectionClosed:
+            return _Signal(GONE)
+        finally:
+            self._deadline = None
+
+    def _stopped(self, _task: asyncio.Task) -> None:
+        if self._deadline is not None and not self._deadline.expired():
+            self._deadline.reschedule(asyncio.get_running_loop().time())
 
     def close(self) -> None:
-        for task in (self._recv, self._stopped):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._watch is not None and not self._watch.done():
+            self._watch.cancel()
 
 
 class _Signal(str):

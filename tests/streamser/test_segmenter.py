@@ -115,3 +115,27 @@ def test_webrtcvad_finds_each_synthetic_utterance():
     # Utterances begin at 0.5, 2.3, 5.1 and 6.5 s; spans begin up to the pre-roll earlier.
     for start, onset in zip(starts, [0.5, 2.3, 5.1, 6.5], strict=True):
         assert onset - 0.4 <= start <= onset + 0.1
+
+
+def test_a_block_of_frames_segments_as_its_frames_do_one_by_one():
+    script = "0" * 20 + "1" * 20 + "0" * 3 + "1" * 30 + "0" * 20 + "1" * 300 + "0" * 15
+    one_by_one, _ = segment(script, max_utterance_ms=3000)
+    segmenter = Segmenter(ScriptedVad(script), SegmenterOptions(max_utterance_ms=3000))
+    blocks = []
+    for size in itertools.cycle((1, 7, 64)):
+        done = segmenter.frames
+        if done >= len(script):
+            break
+        count = min(size, len(script) - done)
+        blocks += segmenter.process_frames(np.zeros(count * FRAME_SAMPLES, dtype=np.int16))
+    blocks += segmenter.flush()
+    assert blocks == one_by_one and len(blocks) >= 3
+
+
+def test_webrtcvad_decides_a_block_as_it_decides_each_frame():
+    audio = to_int16(conversation([1.0, 2.0]))
+    audio = audio[: len(audio) - len(audio) % FRAME_SAMPLES]
+    frames = audio.reshape(-1, FRAME_SAMPLES)
+    each, block = WebRtcVad(2), WebRtcVad(2)
+    assert block.speech_frames(audio) == [bool(each.is_speech(f)) for f in frames]
+    assert any(block.speech_frames(audio)) and not all(block.speech_frames(audio))

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import time
 
+import numpy as np
 import pytest
 from support.speech import conversation, to_int16
 
@@ -150,3 +151,45 @@ def test_a_gap_moves_the_clock_without_writing_or_segmenting_it(loaded_model):
     assert front.ring.written == 2 * len(speech) // 2  # only what was sent
     assert front.segmenter.frames == front.ring.written // 480
     assert events[-1].streams["ch0"].audio_s == pytest.approx(3600.0 + 2 * len(speech) / 32000)
+
+
+def test_interleaved_telephone_audio_is_converted_as_each_channel_alone(loaded_model):
+    # One multi-channel resampler for the whole message must give each channel the
+    # samples (and so the events) its own converter would, whatever the message size.
+    from streamser.audio.g711 import mulaw_encode
+
+    mulaw_8k = AudioFormat(8000, 1, Encoding.MULAW)
+    agent = to_int16(conversation([1.0, 1.5], gap_s=0.6, rate=8000))
+    customer = np.roll(agent, 4000)
+    interleaved = mulaw_encode(np.stack([agent, customer], axis=1).reshape(-1)).tobytes()
+    alone = [mulaw_encode(channel).tobytes() for channel in (agent, customer)]
+    spec = CallSpec("call-1", "audiohook", ("agent", "customer"), mulaw_8k, live=False)
+
+    def run(push):
+        async def main():
+            pool = InferencePool(Worker.for_model(loaded_model, OodOptions()), threads=1)
+            events = []
+
+            async def emit(event):
+                events.append(event)
+
+            session = CallSession(spec, pool, RecognizerOptions(), Limits(), emit)
+            await push(session)
+            await session.finish()
+            pool.close()
+            return [(e.stream, e.seq, e.start, e.end, e.label) for e in utterances(events)]
+
+        return asyncio.run(main())
+
+    async def per_message(session, size=333):  # 333 bytes: frames split across messages
+        for offset in range(0, len(interleaved), size):
+            await session.push_interleaved(interleaved[offset : offset + size])
+
+    async def per_channel(session):
+        for offset in range(0, len(alone[0]), 160):
+            for index, data in enumerate(alone):
+                await session.push_channel(index, data[offset : offset + 160])
+
+    together, apart = run(per_message), run(per_channel)
+    assert together == apart
+    assert {stream for stream, *_ in together} == {"agent", "customer"}
