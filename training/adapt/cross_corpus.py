@@ -116,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_jobs(jobs, table_file, args.workers)
     from training.adapt.report import write_report
 
-    write_report(read_results(development_file), read_results(table_file), args.doc, base, rows)
+    write_report(
+        read_results(development_file), read_results(table_file), args.doc, base, rows, args.work
+    )
     print(args.doc)
     return 0
 

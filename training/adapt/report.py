@@ -23,9 +23,17 @@ from training.adapt.development_report import (
 )
 from training.adapt.diagnostics import GATE_TPR, agreement
 from training.adapt.experiment import ROWS
-from training.adapt.report_text import HEADER, IDA, PROTOCOL, REPRODUCE, USER_CHECKS
+from training.adapt.report_text import (
+    DEFAULT_RULE,
+    HEADER,
+    IDA,
+    PROTOCOL,
+    REPRODUCE,
+    USER_CHECKS,
+)
 from training.adapt.tasks import CLASSES, DEVELOPMENT_SPEAKERS, TABLE_TASKS
 from training.adapt.trainer import AdaptConfig
+from training.adapt.user_report import user_section
 from training.adapt.verdict import (
     GOAL_DIDAN_GAP,
     GOAL_GAIN,
@@ -165,6 +173,7 @@ def write_report(
     path: Path,
     base: AdaptConfig,
     rows: Sequence[str],
+    work: Path | None = None,
 ) -> Path:
     seeds = len({r["seed"] for r in table}) or 3
     chosen = chosen_weights(development)
@@ -188,12 +197,14 @@ def write_report(
         USER_CHECKS,
         "## DIDAN's verdict\n",
         verdict(table, development, rows),
+        DEFAULT_RULE,
         "Per row on SynthEmo → EmoDB (means over seeds; the development columns are the "
         "same task on the development speakers at the chosen weight; the alignment term "
         "is each row's own, so compare it only within a row and with the control; "
         "'directions' is the participation ratio of the target features' covariance, the "
         "effective number of directions they use):\n",
         diagnostics_table(table, development, rows) + "\n",
+        user_section(table, work) if work is not None else "",
         "## DIDAN: why the first reading collapsed, and the fix\n",
         IDA.format(ridge=base.ida.ridge, l1=base.ida.l1, fista=base.ida.fista_steps),
         "IDA on Gaussian samples (32 source and 32 target rows, 128 dimensions; computed "

@@ -132,3 +132,22 @@ def test_the_defaults_note_names_the_runners_up_of_the_development_choice():
     assert "each a mean of 2 runs" in text
     note = defaults_note(rows, chosen)
     assert "**didan-sparse** (40.0 %)" in note and "(that row)" in note
+
+
+def test_the_reading_follows_the_bootstrap_and_the_term():
+    rows = table()
+    text = verdict(rows, development(), ROWS)
+    why = text[text.index("Why, as far as these runs show:") :]
+    # didan-sparse (+10) and mmd (+6) clear the interval on 200 utterances; didan does not.
+    assert why.startswith("Why, as far as these runs show: didan-sparse, lidan-no-coarse, mmd")
+    assert "driven well below the control's value, without a collapse" in why
+    assert "at most 1.50 effective directions" in why
+    for r in rows:  # every aligned row level with source-only: nothing clears the interval
+        if r["row"] not in ("lidan",):
+            r.update(ua=0.30, predicted=predictions(0.30))
+    flat = verdict(rows, development(), ROWS)
+    assert "show: no row whose only extra is an alignment term beats source-only" in flat
+    assert "the best row leads with the supervision its coarse head adds" in flat
+    collapsed = verdict(table(didan_align=0.025, didan_directions=0.5), development(), ROWS)
+    assert "DIDAN's term is not optimised, and its features collapse." in collapsed
+    assert "effective directions of FC2's 128" not in collapsed
