@@ -142,6 +142,8 @@ def test_the_reading_follows_the_bootstrap_and_the_term():
     assert why.startswith("Why, as far as these runs show: didan-sparse, lidan-no-coarse, mmd")
     assert "driven well below the control's value, without a collapse" in why
     assert "at most 1.50 effective directions" in why
+    assert "The row built to line classes up, lidan-no-coarse" in why
+    assert "against source-only: +12.0 points" in why and "reaches only 30.0 % UAR" in why
     for r in rows:  # every aligned row level with source-only: nothing clears the interval
         if r["row"] not in ("lidan",):
             r.update(ua=0.30, predicted=predictions(0.30))
