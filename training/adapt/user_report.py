@@ -100,7 +100,8 @@ def expectations(table: Sequence[dict]) -> str:
     return (
         f"What to expect, from the table's runs of the default row (**{row}**, "
         f"{len(runs)} seeds):\n\n"
-        f"- On real voices with labels (SynthEmo → EmoDB) it reached {ua:.1f} % UAR over "
+        f"- Trained on synthetic speech and scored on real actors it never heard (SynthEmo "
+        f"→ EmoDB), it reached {ua:.1f} % UAR over "
         f"four classes (chance: {100 / len(CLASSES):.0f} %), against {reference:.1f} % "
         f"for source-only: expect many wrong labels on your recordings too.\n"
         f"- On the IVR prompts (SynthEmo + EmoDB → five languages of calm telephone "

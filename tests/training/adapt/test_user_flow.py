@@ -80,7 +80,8 @@ def test_the_expectations_come_from_the_default_rows_runs():
     ]
     text = expectations(table)
     assert f"(**{row}**, 2 seeds)" in text
-    assert "reached 38.0 % UAR over four classes (chance: 25 %), against 30.0 %" in text
+    assert "(SynthEmo → EmoDB), it reached 38.0 % UAR over four classes (chance: 25 %)" in text
+    assert "against 30.0 % for source-only" in text
     assert "neutral 40 % (source-only 12 %)" in text
     assert "source-calibrated gate 70 % (source-only 90 %)" in text
     assert "agreement between seeds 75 %, with source-only of the same seed 25 %" in text
