@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from support.audio import wav_bytes
-from support.speech import RATE, SENTENCES, spoken_conversation
+from support.speech import RATE, SENTENCES, espeak, spoken_conversation
 
 from streamser import Recognizer
 from streamser.events import ErrorEvent, SummaryEvent, UtteranceEvent
+from streamser.segmenter import SegmenterOptions
 from streamser.sources.mic import DeviceLostError, MicSource, list_input_devices
 
 
@@ -54,6 +57,14 @@ class Pulse:
     def kill(self) -> None:
         self.run("pulseaudio", "-k")
 
+    def wait_for_recording(self, timeout_s: float = 60.0) -> None:
+        """Returns once a client records from the daemon (a PyAudio stream is live)."""
+        deadline = time.monotonic() + timeout_s
+        while self.run("pactl", "list", "short", "source-outputs").stdout.strip() == b"":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing recorded from pulseaudio within {timeout_s} s")
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def pulse(tmp_path, monkeypatch):
@@ -65,12 +76,16 @@ def pulse(tmp_path, monkeypatch):
     server.kill()
 
 
+PAUSE_S = 0.8
+"""The pause between the sentences of `spoken_wav` (`spoken_conversation`'s default)."""
+
+
 @pytest.fixture(scope="module")
 def spoken_wav(tmp_path_factory) -> Path:
     # No room tone: the sink's monitor is digital silence until something plays,
     # and webrtcvad reads a jump from zeros to noise as speech.
     path = tmp_path_factory.mktemp("mic") / "spoken.wav"
-    path.write_bytes(wav_bytes(spoken_conversation(room_tone=False), RATE))
+    path.write_bytes(wav_bytes(spoken_conversation(gap_s=PAUSE_S, room_tone=False), RATE))
     return path
 
 
@@ -152,20 +167,31 @@ def test_a_device_that_disappears_ends_the_run_with_an_error_and_a_summary(
         "listen", "--device", "default", "--format", "jsonl", "--model", str(untrained_model),
         env=pulse.env,
     )  # fmt: skip
+    lines: queue.Queue[bytes] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stdout], daemon=True)
+    reader.start()
     player = None
     try:
-        time.sleep(3.0)  # past the first read, which blocks until the stream is live
+        pulse.wait_for_recording()
         player = subprocess.Popen(["paplay", str(spoken_wav)], env=pulse.env)
-        time.sleep(4.5)  # into the second sentence
+        first = json.loads(lines.get(timeout=60))  # the first sentence has ended
+        assert first["type"] == "utterance"
+        # The event comes a hangover after the sentence; the second begins a pause after
+        # it. Cut the device off halfway through the second.
+        text, pitch, speed = SENTENCES[1]
+        second_s = len(espeak(text, pitch=pitch, speed=speed)) / RATE
+        time.sleep(PAUSE_S - SegmenterOptions().hangover_ms / 1000 + second_s / 2)
         pulse.kill()
-        out, err = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        err = process.stderr.read()
     finally:
         for child in (process, player):
             if child is not None and child.poll() is None:
                 child.kill()
                 child.wait()
     assert process.returncode == 1, err
-    events = [json.loads(line) for line in out.decode().splitlines()]
+    reader.join(timeout=30)  # the process has exited: its output ends
+    events = [first] + [json.loads(line) for line in list(lines.queue)]
     assert [e["type"] for e in events][-2:] == ["error", "summary"]
     assert "stopped delivering audio" in events[-2]["message"]
     summary = events[-1]
