@@ -8,10 +8,11 @@ second and a broken file surfaces where it is decoded, with its own error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 from streamser.errors import StreamserError
 from streamser.labels import EMOTIONS, GENDERS
@@ -101,6 +102,26 @@ def audio_files(root: Path, corpus: str, suffix: str = ".wav") -> list[Path]:
             "%s: skipped %d empty %s file(s), e.g. %s", corpus, len(empty), suffix, empty[0]
         )
     return sorted(found)
+
+
+T = TypeVar("T")
+
+
+def parsed_files(
+    root: Path, corpus: str, parse: Callable[[Path], T | None], suffix: str = ".wav"
+) -> list[tuple[Path, T]]:
+    """The corpus's audio files (`audio_files`) that `parse` understands, each with what
+    it read from the file's name; the files it returns None for are logged as ignored."""
+    parsed: list[tuple[Path, T]] = []
+    ignored: list[Path] = []
+    for path in audio_files(root, corpus, suffix):
+        record = parse(path)
+        if record is None:
+            ignored.append(path)
+        else:
+            parsed.append((path, record))
+    log_ignored(corpus, root, ignored)
+    return parsed
 
 
 def log_ignored(corpus: str, root: Path, ignored: list[Path]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamser.labels import ANGRY, FEAR, FEMALE, HAPPY, MALE, NEUTRAL, SAD, SURPRISE
-from training.corpora.base import CorpusError, Utterance, audio_files, log_ignored, require_dir
+from training.corpora.base import CorpusError, Utterance, parsed_files, require_dir
 
 NAME = "casia"
 
@@ -37,6 +37,13 @@ SPEAKER_GENDERS: dict[str, str] = {
 _SPEAKERS = {name.lower(): name for name in SPEAKER_GENDERS}
 
 
+def _emotion_and_speaker(path: Path) -> tuple[str, str] | None:
+    """From the folders: <speaker>/<emotion>/<sentence>.wav."""
+    emotion = EMOTION_DIRS.get(path.parent.name.lower())
+    speaker = _SPEAKERS.get(path.parent.parent.name.lower())
+    return None if emotion is None or speaker is None else (emotion, speaker)
+
+
 def load_casia(root: Path | str) -> list[Utterance]:
     """List CASIA's utterances.
 
@@ -52,13 +59,7 @@ def load_casia(root: Path | str) -> list[Utterance]:
     """
     root = require_dir(root, "the CASIA folder holding liuchanhg/angry/201.wav")
     utterances: list[Utterance] = []
-    ignored: list[Path] = []
-    for path in audio_files(root, NAME):
-        emotion = EMOTION_DIRS.get(path.parent.name.lower())
-        speaker = _SPEAKERS.get(path.parent.parent.name.lower())
-        if emotion is None or speaker is None:
-            ignored.append(path)
-            continue
+    for path, (emotion, speaker) in parsed_files(root, NAME, _emotion_and_speaker):
         utterances.append(
             Utterance(
                 path=path,
@@ -70,7 +71,6 @@ def load_casia(root: Path | str) -> list[Utterance]:
                 language="zh",
             )
         )
-    log_ignored(NAME, root, ignored)
     if not utterances:
         raise CorpusError(
             f"{root}/: no CASIA files found (expected <speaker>/<emotion>/<id>.wav with "

@@ -25,7 +25,7 @@ from streamser.labels import (
     SAD,
     UNKNOWN_GENDER,
 )
-from training.corpora.base import CorpusError, Utterance, audio_files, log_ignored, require_dir
+from training.corpora.base import CorpusError, Utterance, parsed_files, require_dir
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,7 @@ def load_cremad(root: Path | str) -> list[Utterance]:
     root = require_dir(root, "the CREMA-D folder holding AudioWAV/1001_DFA_ANG_XX.wav")
     genders = read_demographics(root)
     utterances: list[Utterance] = []
-    ignored: list[Path] = []
-    for path in audio_files(root, NAME):
-        match = _FILE.fullmatch(path.stem)
-        if match is None:
-            ignored.append(path)
-            continue
+    for path, match in parsed_files(root, NAME, lambda path: _FILE.fullmatch(path.stem)):
         actor = match["actor"]
         utterances.append(
             Utterance(
@@ -87,7 +82,6 @@ def load_cremad(root: Path | str) -> list[Utterance]:
                 condition=LEVELS[match["level"]],
             )
         )
-    log_ignored(NAME, root, ignored)
     if not utterances:
         raise CorpusError(
             f"{root}/: no CREMA-D files found (expected AudioWAV/1001_DFA_ANG_XX.wav style names)"

@@ -23,7 +23,7 @@ from streamser.labels import (
     SEVEN_CLASS,
     UNKNOWN_GENDER,
 )
-from training.corpora.base import CorpusError, Utterance, audio_files, log_ignored, require_dir
+from training.corpora.base import CorpusError, Utterance, parsed_files, require_dir
 
 NAME = "emodb"
 
@@ -69,12 +69,7 @@ def load_emodb(root: Path | str) -> list[Utterance]:
     """
     root = require_dir(root, "the EmoDB folder holding wav/03a01Fa.wav style files")
     utterances: list[Utterance] = []
-    ignored: list[Path] = []
-    for path in audio_files(root, NAME):
-        match = _FILE.fullmatch(path.stem)
-        if match is None:
-            ignored.append(path)
-            continue
+    for path, match in parsed_files(root, NAME, lambda path: _FILE.fullmatch(path.stem)):
         speaker = match["speaker"]
         utterances.append(
             Utterance(
@@ -88,7 +83,6 @@ def load_emodb(root: Path | str) -> list[Utterance]:
                 extra={"version": match["version"]},
             )
         )
-    log_ignored(NAME, root, ignored)
     if not utterances:
         raise CorpusError(f"{root}/: no EmoDB files found (expected wav/03a01Fa.wav style names)")
     return utterances

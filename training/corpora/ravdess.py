@@ -24,7 +24,7 @@ from streamser.labels import (
     SAD,
     SURPRISE,
 )
-from training.corpora.base import CorpusError, Utterance, audio_files, log_ignored, require_dir
+from training.corpora.base import CorpusError, Utterance, parsed_files, require_dir
 
 NAME = "ravdess"
 
@@ -50,6 +50,11 @@ _FILE = re.compile(
 )
 
 
+def _audio_only(path: Path) -> re.Match | None:
+    match = _FILE.fullmatch(path.stem)
+    return match if match is not None and match["modality"] == AUDIO_ONLY else None
+
+
 def load_ravdess(root: Path | str, *, song: bool = False) -> list[Utterance]:
     """List RAVDESS's audio-only recordings.
 
@@ -68,12 +73,7 @@ def load_ravdess(root: Path | str, *, song: bool = False) -> list[Utterance]:
     """
     root = require_dir(root, "the RAVDESS folder holding Actor_01/03-01-05-01-02-01-01.wav")
     utterances: list[Utterance] = []
-    ignored: list[Path] = []
-    for path in audio_files(root, NAME):
-        match = _FILE.fullmatch(path.stem)
-        if match is None or match["modality"] != AUDIO_ONLY:
-            ignored.append(path)
-            continue
+    for path, match in parsed_files(root, NAME, _audio_only):
         channel = _CHANNELS[match["channel"]]
         if channel == "song" and not song:
             continue
@@ -91,7 +91,6 @@ def load_ravdess(root: Path | str, *, song: bool = False) -> list[Utterance]:
                 extra={"repetition": match["repetition"]},
             )
         )
-    log_ignored(NAME, root, ignored)
     if not utterances:
         raise CorpusError(
             f"{root}/: no RAVDESS audio files found "
