@@ -189,8 +189,9 @@ def float_to_int16(samples: np.ndarray) -> np.ndarray:
     from int16, and within half a step for any other, with no float64 copy.
     """
     scaled = np.multiply(samples, np.float32(32768.0), dtype=np.float32)
-    np.round(scaled, out=scaled)
-    np.clip(scaled, -32768, 32767, out=scaled)
+    np.rint(scaled, out=scaled)  # what np.round does, without its Python wrappers
+    np.minimum(scaled, 32767, out=scaled)  # np.clip's wrappers cost more than the work
+    np.maximum(scaled, -32768, out=scaled)  # on a 20 ms message
     return scaled.astype(np.int16)
 
 
