@@ -1,5 +1,5 @@
 """A cross-validation report (`training.crossval`) as tables: Markdown for documents and the
-model card, and a console table."""
+model card, a console table, and the compact record a model keeps."""
 
 from __future__ import annotations
 
@@ -53,3 +53,17 @@ def print_report(report: dict) -> None:
             f"{min(s['fold_ua']):.3f}",
         )
     Console().print(table)
+
+
+def compact_report(report: dict) -> dict:
+    """A cross-validation report without per-utterance data, for the model's record."""
+    return {
+        "protocol": report["protocol"],
+        "utterances": report["utterances"],
+        "train_minutes": sum(row["train_seconds"] for row in report["rows"].values()) / 60,
+        "summaries": report["summaries"],
+        "selective": {
+            row: {channel: {"mean": gate["mean"]} for channel, gate in channels.items()}
+            for row, channels in report["selective"].items()
+        },
+    }

@@ -40,6 +40,7 @@ from training.classic import ClassicOptions
 from training.config import TrainConfig
 from training.corpora import Utterance
 from training.crossval import ClassicRow, CnnRow, CrossValidation, CrossValidationPlan
+from training.crossval_report import compact_report
 from training.evaluate import evaluate
 from training.experiment import Partition, load_data, partition
 from training.predict import EmotionPredictor
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             "validation_speakers": list(VALIDATION_SPEAKERS),
             "split": shipped_data.describe(),
         },
-        "crossval": {name: _compact(report) for name, report in reports.items()},
+        "crossval": {name: compact_report(report) for name, report in reports.items()},
         "cross_domain": cross_domain,
         "ood_table": fpr_summary(ood),
         "real_speech": real_speech_check(model_path),
@@ -265,20 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     write_model_card(summary, model_path, args.models / "MODEL_CARD.md")
     log.info("done in %.1f min", summary["minutes"])
     return 0
-
-
-def _compact(report: dict) -> dict:
-    """A cross-validation report without per-utterance data, for the model's record."""
-    return {
-        "protocol": report["protocol"],
-        "utterances": report["utterances"],
-        "train_minutes": sum(row["train_seconds"] for row in report["rows"].values()) / 60,
-        "summaries": report["summaries"],
-        "selective": {
-            row: {channel: {"mean": gate["mean"]} for channel, gate in channels.items()}
-            for row, channels in report["selective"].items()
-        },
-    }
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 
 from streamser.metadata import ModelMetadata
 from training.corpora import Utterance
-from training.crossval_report import markdown_table, selective_table
+from training.crossval_report import compact_report, markdown_table, selective_table
 from training.encoder.fetch import ATTRIBUTION
 from training.model_card import cross_domain_rows, real_speech_table
 
@@ -87,19 +87,6 @@ def measure_cost(model_path: Path) -> dict:
     }
 
 
-def _compact(report: dict) -> dict:
-    return {
-        "protocol": report["protocol"],
-        "utterances": report["utterances"],
-        "train_minutes": sum(row["train_seconds"] for row in report["rows"].values()) / 60,
-        "summaries": report["summaries"],
-        "selective": {
-            row: {channel: {"mean": gate["mean"]} for channel, gate in channels.items()}
-            for row, channels in report["selective"].items()
-        },
-    }
-
-
 def finish(
     model_path: Path,
     folder: Path,
@@ -134,7 +121,7 @@ def finish(
             "variant": shipped,
             "validation_speakers": sorted({u.speaker for u in validation}),
         },
-        "crossval": {name: _compact(report) for name, report in reports.items()},
+        "crossval": {name: compact_report(report) for name, report in reports.items()},
         "cross_domain": cross_domain,
         "fast_reference": fast,
         "cost": measure_cost(model_path),
