@@ -59,11 +59,27 @@ def _object(field: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def encode_array(array: np.ndarray, dtype: str = "float32") -> dict[str, Any]:
+def encode_array(
+    array: np.ndarray, dtype: str = "float32", symmetric: bool = False
+) -> dict[str, Any]:
     """A compact JSON form of an array for `ood.params` (a KNN reference set of a few
-    hundred embeddings is ~5x smaller as float16 base64 than as a list of numbers)."""
-    data = np.ascontiguousarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
-    return {"dtype": dtype, "shape": list(data.shape), "base64": base64.b64encode(data).decode()}
+    hundred embeddings is ~5x smaller as float16 base64 than as a list of numbers).
+
+    `symmetric` keeps only the upper triangle of a square matrix (`"layout": "upper"`),
+    which halves a precision matrix: the accurate model's 768 x 768 one is most of its
+    metadata."""
+    data = np.asarray(array)
+    extra: dict[str, Any] = {}
+    if symmetric:
+        if data.ndim != 2 or data.shape[0] != data.shape[1]:
+            raise ValueError(f"a symmetric array must be square, not {data.shape}")
+        shape = list(data.shape)
+        data = data[np.triu_indices(len(data))]
+        extra["layout"] = "upper"
+    else:
+        shape = list(data.shape)
+    data = np.ascontiguousarray(data, dtype=np.dtype(dtype).newbyteorder("<"))
+    return {"dtype": dtype, "shape": shape, **extra, "base64": base64.b64encode(data).decode()}
 
 
 def decode_array(value: Any) -> np.ndarray:
@@ -75,11 +91,27 @@ def decode_array(value: Any) -> np.ndarray:
     if isinstance(value, dict) and "base64" in value:
         try:
             dtype = np.dtype(value["dtype"]).newbyteorder("<")
-            raw = base64.b64decode(value["base64"], validate=True)
-            return np.frombuffer(raw, dtype=dtype).reshape(value["shape"]).astype(np.float64)
+            flat = np.frombuffer(base64.b64decode(value["base64"], validate=True), dtype=dtype)
+            layout = value.get("layout", "dense")
+            if layout == "dense":
+                return flat.reshape(value["shape"]).astype(np.float64)
+            if layout == "upper":
+                return _from_upper_triangle(flat, value["shape"])
+            raise ValueError(f"unknown layout {_shown(layout)}")
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed encoded array ({error})") from None
     return np.asarray(value, dtype=np.float64)
+
+
+def _from_upper_triangle(flat: np.ndarray, shape: Any) -> np.ndarray:
+    if not (isinstance(shape, list) and len(shape) == 2 and shape[0] == shape[1]):
+        raise ValueError(f"an upper triangle needs a square shape, not {_shown(shape)}")
+    size = int(shape[0])
+    if size < 0 or len(flat) != size * (size + 1) // 2:
+        raise ValueError(f"{len(flat)} values do not fill the upper triangle of {size} x {size}")
+    matrix = np.zeros((size, size))
+    matrix[np.triu_indices(size)] = flat
+    return matrix + np.triu(matrix, 1).T
 
 
 @dataclass(frozen=True)

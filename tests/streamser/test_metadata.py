@@ -1,5 +1,6 @@
 """The model metadata contract: what the runtime accepts and how it says no."""
 
+import base64
 import json
 import re
 
@@ -125,6 +126,34 @@ def test_encoded_arrays_round_trip_within_their_precision(dtype):
     decoded = decode_array(json.loads(json.dumps(encode_array(array, dtype))))
     assert decoded.shape == (7, 5)
     np.testing.assert_allclose(decoded, array, rtol=1e-3 if dtype == "float16" else 1e-6)
+
+
+def test_a_symmetric_matrix_is_stored_as_its_upper_triangle_and_restored_whole():
+    half = np.random.default_rng(0).standard_normal((6, 6))
+    matrix = half + half.T
+    encoded = json.loads(json.dumps(encode_array(matrix, "float64", symmetric=True)))
+    assert encoded["layout"] == "upper" and encoded["shape"] == [6, 6]
+    assert len(base64.b64decode(encoded["base64"])) == 21 * 8  # 6 * 7 / 2 values, not 36
+    np.testing.assert_array_equal(decode_array(encoded), matrix)
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"layout": "lower"}, "unknown layout 'lower'"),
+        ({"shape": [5, 5]}, "21 values do not fill the upper triangle of 5 x 5"),
+        ({"shape": [6, 7]}, "needs a square shape"),
+    ],
+)
+def test_a_malformed_upper_triangle_is_refused(change, problem):
+    encoded = {**encode_array(np.eye(6), symmetric=True), **change}
+    with pytest.raises(ValueError, match=problem):
+        decode_array(encoded)
+
+
+def test_only_a_square_array_can_be_stored_as_symmetric():
+    with pytest.raises(ValueError, match="must be square"):
+        encode_array(np.zeros((2, 3)), symmetric=True)
 
 
 def test_the_gate_reads_encoded_parameters_and_rejects_malformed_ones():

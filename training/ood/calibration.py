@@ -75,13 +75,14 @@ def embedding_params(
     target = np.trace(covariance) / len(covariance) * np.eye(len(covariance))
     shrunk = (1 - COVARIANCE_SHRINKAGE) * covariance + COVARIANCE_SHRINKAGE * target
     precision = np.linalg.inv(shrunk)
+    precision = (precision + precision.T) / 2  # exactly symmetric, so half of it is stored
     fits = np.abs(precision).max() < FLOAT16_LIMIT
     dtype = "float16" if precision_dtype == "float16" and fits else "float32"
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(x), size=min(KNN_REFERENCE_SIZE, len(x)), replace=False)
     return {
         "class_means": encode_array(means),
-        "precision": encode_array(precision, dtype),
+        "precision": encode_array(precision, dtype, symmetric=True),
         "reference": encode_array(x[np.sort(pick)], "float16"),
         "k": min(KNN_K, len(pick)),
     }
