@@ -105,6 +105,11 @@ def export_adapt_checkpoint(
     from training.ood.calibration import calibrate
 
     checkpoint = load_adapt_checkpoint(checkpoint_path)
+    if checkpoint.model_config.get("features", "log-mel") != "log-mel":
+        raise StreamserError(
+            f"{checkpoint_path}: adapted on encoder features; only a log-mel adaptation "
+            "exports (its graph holds no encoder)"
+        )
     model = checkpoint.build_model()
     config = checkpoint.adapt_config
     calibration = calibrate(

@@ -14,6 +14,9 @@ from streamser.cli.command import Command
 METHODS = ("didan", "lidan", "mmd", "dann", "coral", "source-only")
 DEFAULT_METHOD = "didan"
 DEFAULT_IDA_SOLVER = "sparse"
+FEATURES = ("log-mel", "encoder")
+"""`training.adapt.network.FEATURES`, without importing torch (a test keeps them equal)."""
+DEFAULT_FEATURES = "log-mel"
 """The defaults are the row with the highest mean development UAR at its chosen weight
 (docs/CROSS_CORPUS.md checks them against the development results)."""
 
@@ -71,6 +74,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="didan: class-aware IDA on target pseudo-labels after warm-up (lidan: always)",
     )
+    parser.add_argument(
+        "--features",
+        choices=FEATURES,
+        default=DEFAULT_FEATURES,
+        help="the network's input: pooled log-mel maps, or the frozen encoder's vectors "
+        "(bin/fetch-encoder); an encoder-feature checkpoint is not exportable yet",
+    )
+    parser.add_argument(
+        "--embeddings",
+        type=Path,
+        metavar="DIR",
+        help="with --features encoder: where encoder vectors are cached (default: runs/embeddings)",
+    )
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument(
         "--compare",
@@ -103,11 +119,13 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         alignment_weight=args.weight,
         ida=IdaOptions(solver=args.ida_solver, class_aware=args.class_aware),
+        features=args.features,
         **({"steps": args.steps} if args.steps else {}),
     )
     classes = args.classes.split(",") if args.classes else None
     path = args.output_dir / "adapt.pt"
-    checkpoint = run_adaptation(sources, target, config, path, classes)
+    inputs = {"embeddings": args.embeddings} if args.embeddings else {}
+    checkpoint = run_adaptation(sources, target, config, path, classes, **inputs)
     print(describe(checkpoint, checkpoint.model_config["classes"]))
     for other in args.compare or ():
         print(compare(checkpoint, other))

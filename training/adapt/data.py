@@ -87,10 +87,11 @@ def shared_emotions(*corpora: Iterable[str]) -> tuple[str, ...]:
 
 
 class MapBank:
-    """Pooled log-mel maps of a set of utterances, on the CPU, with labels or without.
+    """Pooled log-mel maps (or encoder vectors) of a set of utterances, on the CPU, with
+    labels or without.
 
     Attributes:
-        maps: One [bands, frames] tensor per utterance.
+        maps: One [bands, frames] tensor per utterance, or one [dim] encoder vector.
         labels: [n] class indices into the classes the bank was labelled with; None for
             an unlabelled bank (an adaptation target), so no code can read one there.
     """
@@ -117,10 +118,15 @@ class MapBank:
         return len(self.maps)
 
     def batch(self, indices: np.ndarray, frames: int, rng: np.random.Generator) -> torch.Tensor:
-        """[len(indices), bands, frames] random crops, short maps tiled in time."""
+        """[len(indices), bands, frames] random crops, short maps tiled in time; a bank of
+        utterance vectors (encoder features) gives them whole, [len(indices), dim], and
+        draws nothing from `rng`."""
         crops = []
         for index in indices:
             m = self.maps[index]
+            if m.dim() == 1:
+                crops.append(m)
+                continue
             if m.shape[1] < frames:
                 m = m.repeat(1, -(-frames // m.shape[1]))
             start = int(rng.integers(0, m.shape[1] - frames + 1))

@@ -128,6 +128,7 @@ def run_job(j: dict) -> dict:
         "part": task.part,
         "row": j["row"],
         "method": config.method,
+        "features": config.features,
         "seed": config.seed,
         "weight": config.weight,
         "steps": config.steps,

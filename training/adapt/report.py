@@ -22,6 +22,7 @@ from training.adapt.development_report import (
     reading_comparison,
 )
 from training.adapt.diagnostics import GATE_TPR, agreement
+from training.adapt.encoder_report import encoder_section
 from training.adapt.experiment import ROWS
 from training.adapt.report_text import (
     DEFAULT_RULE,
@@ -174,6 +175,7 @@ def write_report(
     base: AdaptConfig,
     rows: Sequence[str],
     work: Path | None = None,
+    encoder: dict[str, Sequence[dict]] | None = None,
 ) -> Path:
     seeds = len({r["seed"] for r in table}) or 3
     chosen = chosen_weights(development)
@@ -204,6 +206,11 @@ def write_report(
         "'directions' is the participation ratio of the target features' covariance, the "
         "effective number of directions they use):\n",
         diagnostics_table(table, development, rows) + "\n",
+        encoder_section(
+            {"development": development, "table": table},
+            encoder or {"development": [], "table": []},
+            rows,
+        ),
         user_section(table, work) if work is not None else "",
         "## DIDAN: why the first reading collapsed, and the fix\n",
         IDA.format(ridge=base.ida.ridge, l1=base.ida.l1, fista=base.ida.fista_steps),

@@ -116,6 +116,7 @@ REPRODUCE = """\
     bin/cross-corpus --emodb DIR                    # every stage; resumes where it stopped
     bin/cross-corpus --emodb DIR --synthemo DIR     # an existing SynthEmo corpus
     bin/cross-corpus --stage report                 # rewrite this file from the results
+    bin/cross-corpus --features encoder --emodb DIR --synthemo DIR   # "Encoder features"
     python -m training.adapt.user_flow --emodb DIR --synthemo DIR --recordings DIR
 
 `--stage development` runs the pilot and the weight grid, `--stage table` the table at
@@ -124,5 +125,25 @@ runs, so the two cannot drift apart). Without `--synthemo`, SynthEmo is generate
 for the bundled model (three engines, 60 files per emotion and engine, seed 0).
 `training.adapt.user_flow` runs the commands of "Adapting to your own recordings" on a
 folder of recordings and writes what they print to `runs/cross-corpus/user-flow.txt`,
-which the report quotes.
+which the report quotes. `--features encoder` runs the same stages on encoder features
+into `runs/cross-corpus-encoder/` (the encoder comes from `bin/fetch-encoder`; its
+vectors are cached under `runs/cross-corpus-encoder/embeddings/`, or `--embeddings DIR`).
+"""
+
+ENCODER_INTRO = """\
+The same protocol with one change: the network reads, instead of pooled log-mel maps,
+the accurate tier's input, the frozen Whisper-tiny encoder's second layer (from Smart
+Turn v3.2) averaged over speech frames with its standard deviation, 768 numbers per
+utterance (`training/adapt/features.py`, cached by `training/encoder/embeddings.py`).
+Batch norm on that vector takes the place of the convolutions; FC1, FC2, the output,
+every alignment term, the rows, the steps, the seeds and the weight rule are the same
+code. The runs are recorded in `runs/cross-corpus-encoder/`.
+"""
+
+ENCODER_RULE = """\
+`streamser adapt` keeps log-mel as its default input all the same: `streamser export`
+writes a model from a log-mel adaptation only (the exported graph computes its own
+input; an encoder-feature adaptation would need the encoder in the graph, as the
+accurate tier has it), so the default flow of adapt, export and listen needs it.
+`--features encoder` adapts on encoder features and prints the same label-free checks.
 """

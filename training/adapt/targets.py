@@ -18,7 +18,7 @@ import csv
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,12 +127,14 @@ class TargetAudio:
         origins: For each clip, the index into `files` it was cut from.
         files: The recordings that decoded.
         skipped: Recordings that did not decode, with the reason.
+        whole: For each clip, whether it is its recording whole (not a cut piece).
     """
 
     clips: list[np.ndarray]
     origins: list[int]
     files: list[Path]
     skipped: list[tuple[Path, str]]
+    whole: list[bool] = field(default_factory=list)
 
 
 def load_target(files: Sequence[Path], workers: int = 4) -> TargetAudio:
@@ -147,7 +149,7 @@ def load_target(files: Sequence[Path], workers: int = 4) -> TargetAudio:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(decode, files))
-    clips, origins, kept, skipped = [], [], [], []
+    clips, origins, kept, skipped, whole = [], [], [], [], []
     for path, audio in zip(files, decoded, strict=True):
         if isinstance(audio, str):
             skipped.append((path, audio))
@@ -158,6 +160,7 @@ def load_target(files: Sequence[Path], workers: int = 4) -> TargetAudio:
             continue
         clips += pieces
         origins += [len(kept)] * len(pieces)
+        whole += [len(pieces) == 1 and len(pieces[0]) == len(audio)] * len(pieces)
         kept.append(path)
     if skipped:
         log.warning(
@@ -169,7 +172,7 @@ def load_target(files: Sequence[Path], workers: int = 4) -> TargetAudio:
         )
     if not clips:
         raise StreamserError(f"no target file decoded ({len(files)} tried)")
-    return TargetAudio(clips, origins, kept, skipped)
+    return TargetAudio(clips, origins, kept, skipped, whole)
 
 
 def split_recording(samples: np.ndarray) -> list[np.ndarray]:

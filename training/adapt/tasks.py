@@ -36,6 +36,7 @@ import torch
 
 from streamser.labels import FOUR_CLASS
 from training.adapt.data import clip_maps
+from training.adapt.features import clip_keys, encoder_vectors
 from training.adapt.network import DidanConfig, DidanNet
 from training.adapt.targets import load_target
 from training.corpora import Utterance, load_corpus, load_manifest
@@ -111,20 +112,26 @@ def corpus_utterances(key: str, path: Path | None) -> list[Utterance]:
     raise ValueError(f"unknown corpus {key!r}")
 
 
-def cache_corpus(key: str, path: Path | None, cache_dir: Path) -> Path:
-    """A file with the pooled maps of every utterance of a corpus, made once.
+def cache_corpus(
+    key: str,
+    path: Path | None,
+    cache_dir: Path,
+    features: str = "log-mel",
+    embeddings: Path | None = None,
+) -> Path:
+    """A file with the network's input for every utterance of a corpus, made once.
 
-    Holds per utterance: its map, its part, its speaker and, for labelled corpora, its
-    emotion (read by the runner to build sources and to score targets, never to adapt).
-    A long IVR prompt is cut into utterances like any unlabelled target; its pieces
-    share the prompt's speaker.
+    Holds per utterance: its map (pooled log-mel, or with `features="encoder"` its
+    encoder vector, cached per utterance under `embeddings`), its part, its speaker and,
+    for labelled corpora, its emotion (read by the runner to build sources and to score
+    targets, never to adapt). A long IVR prompt is cut into utterances like any
+    unlabelled target; its pieces share the prompt's speaker.
     """
     extractor = DidanNet(DidanConfig(classes=CLASSES))
-    key_text = json.dumps(
-        [key, str(path.resolve()) if path else None, extractor.config.to_dict(), CACHE_VERSION],
-        sort_keys=True,
-        default=str,
-    )
+    identity = [key, str(path.resolve()) if path else None, extractor.config.to_dict()]
+    if features != "log-mel":
+        identity.append(features)
+    key_text = json.dumps([*identity, CACHE_VERSION], sort_keys=True, default=str)
     out = cache_dir / f"{key}-{hashlib.sha256(key_text.encode()).hexdigest()[:12]}.pt"
     if out.exists():
         return out
@@ -134,7 +141,13 @@ def cache_corpus(key: str, path: Path | None, cache_dir: Path) -> Path:
     kept = set(audio.files)
     owners = [u for u in utterances if u.path in kept]  # in the order of audio.files
     owner_parts = [p for u, p in zip(utterances, parts, strict=True) if u.path in kept]
-    maps = clip_maps(audio.clips, extractor.maps, extractor.min_samples)
+    if features == "encoder":
+        if embeddings is None:
+            raise ValueError("encoder features need an embeddings cache folder")
+        keys = clip_keys(audio.files, audio.origins, audio.whole)
+        maps = encoder_vectors(keys, lambda idx: [audio.clips[i] for i in idx], embeddings)
+    else:
+        maps = clip_maps(audio.clips, extractor.maps, extractor.min_samples)
     data = {
         "maps": maps,
         "part": [owner_parts[o] for o in audio.origins],

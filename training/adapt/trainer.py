@@ -27,7 +27,7 @@ from streamser.errors import StreamserError
 from training.adapt.baselines import DomainClassifier, coral_loss, mmd_loss
 from training.adapt.data import MapBank, batches
 from training.adapt.ida import REFERENCES, SOLVERS, class_aware_ida_loss, ida_loss
-from training.adapt.network import AdaptOutput, DidanConfig, DidanNet
+from training.adapt.network import FEATURES, AdaptOutput, DidanConfig, DidanNet
 from training.metrics import unweighted_accuracy, weighted_accuracy
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ class AdaptConfig:
     ida: IDA settings (didan, lidan).
     coarse_head: LIDAN only: the supervised high/low-arousal head on FC1 (its coarse
         level); False runs LIDAN's alignment terms alone.
+    features: The network's input, "log-mel" (pooled maps) or "encoder" (frozen encoder
+        vectors, `training.adapt.features`); the banks must hold that input.
     """
 
     method: str = "didan"
@@ -117,8 +119,13 @@ class AdaptConfig:
     seed: int = 0
     ida: IdaOptions = field(default_factory=IdaOptions)
     coarse_head: bool = True
+    features: str = "log-mel"
 
     def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise StreamserError(
+                f"features {self.features!r}: expected one of {', '.join(FEATURES)}"
+            )
         if self.method not in METHODS:
             raise StreamserError(f"method {self.method!r}: expected one of {', '.join(METHODS)}")
         if self.loss not in ("regression", "cross-entropy"):
@@ -142,7 +149,8 @@ class AdaptConfig:
         return cls(**data)
 
 
-def network_config(config: AdaptConfig, classes: Sequence[str]) -> DidanConfig:
+def network_config(config: AdaptConfig, classes: Sequence[str], vector_dim: int = 0) -> DidanConfig:
+    """The network of a run; `vector_dim` is the encoder vectors' width (encoder features)."""
     coarse = 0
     if (
         config.method == "lidan"
@@ -150,7 +158,32 @@ def network_config(config: AdaptConfig, classes: Sequence[str]) -> DidanConfig:
         and len({c in HIGH_AROUSAL for c in classes}) == 2
     ):
         coarse = 2
-    return DidanConfig(classes=tuple(classes), coarse_classes=coarse)
+    if config.features == "log-mel":
+        return DidanConfig(classes=tuple(classes), coarse_classes=coarse)
+    return DidanConfig(
+        classes=tuple(classes),
+        coarse_classes=coarse,
+        features=config.features,
+        vector_dim=vector_dim,
+    )
+
+
+def input_width(config: AdaptConfig, *banks: MapBank) -> int:
+    """The encoder vectors' width (0 for log-mel), checking that every bank holds the
+    input `config.features` names."""
+    vectors = config.features == "encoder"
+    widths = set()
+    for bank in banks:
+        for item in bank.maps:
+            if (item.dim() == 1) != vectors:
+                raise StreamserError(
+                    f"features {config.features!r}, but a bank holds "
+                    f"{'encoder vectors' if item.dim() == 1 else 'log-mel maps'}"
+                )
+            widths.add(int(item.shape[0]))
+    if vectors and len(widths) != 1:
+        raise StreamserError(f"encoder vectors of several widths: {sorted(widths)}")
+    return widths.pop() if vectors else 0
 
 
 def ramp(progress: float) -> float:
@@ -176,7 +209,7 @@ def adapt(
     """Trains on labelled `source` and unlabelled `target` maps; target labels are never read."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 17])
-    model = DidanNet(network_config(config, classes))
+    model = DidanNet(network_config(config, classes, input_width(config, source, target)))
     discriminator = (
         DomainClassifier(model.config.embedding_dim) if config.method == "dann" else None
     )

@@ -138,8 +138,15 @@ def diagnostics_table(
     return "\n".join(lines)
 
 
-def verdict(table: Sequence[dict], development: Sequence[dict], rows: Sequence[str]) -> str:
-    """The DIDAN target judged, and the measurements that explain the result."""
+def verdict(
+    table: Sequence[dict],
+    development: Sequence[dict],
+    rows: Sequence[str],
+    explain: bool = True,
+) -> str:
+    """The DIDAN target judged, and the measurements that explain the result; `explain`
+    adds the closing reading (`reading`), whose account of the features fits the log-mel
+    network's runs."""
     scores = aligned_scores(table, rows)
     didan = {r: s for r, s in scores.items() if r in DIDAN_ROWS}
     if not didan:
@@ -190,7 +197,8 @@ def verdict(table: Sequence[dict], development: Sequence[dict], rows: Sequence[s
             )
     lines.append(term_and_collapse(table, "didan" if "didan" in didan else top))
     lines.append(transfer(table, development, top))
-    lines += ["", reading(table, list(plain), best, top)]
+    if explain:
+        lines += ["", reading(table, list(plain), best, top)]
     return "\n".join(line for line in lines if line is not None) + "\n"
 
 

@@ -22,10 +22,12 @@ from training.adapt.checkpoint import (
 )
 from training.adapt.data import CorpusSpec, MapBank, clip_maps, extract_maps, shared_emotions
 from training.adapt.diagnostics import agreement, label_free_summary
+from training.adapt.features import DEFAULT_EMBEDDINGS, clip_keys, encoder_vectors
 from training.adapt.network import DidanConfig, DidanNet
 from training.adapt.targets import TargetSpec, load_target
 from training.adapt.trainer import AdaptConfig, accuracy, adapt, score
 from training.corpora import Utterance
+from training.data import AudioCache
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +65,32 @@ def run_adaptation(
     config: AdaptConfig,
     output: Path,
     classes: Sequence[str] | None = None,
+    embeddings: Path = DEFAULT_EMBEDDINGS,
 ) -> AdaptCheckpoint:
-    """Adapts, writes `output`, returns the checkpoint."""
+    """Adapts, writes `output`, returns the checkpoint. With `config.features ==
+    "encoder"` the network reads frozen encoder vectors, cached under `embeddings`."""
     corpora = load_sources(sources)
     classes = source_classes([[u.emotion for u in us] for us in corpora], classes)
     extractor = DidanNet(DidanConfig(classes=classes))
     kept = [u for us in corpora for u in us if u.emotion in classes]
-    source_bank = MapBank.labelled(
-        extract_maps(kept, extractor.maps, extractor.min_samples),
-        [u.emotion for u in kept],
-        classes,
-    )
     files = target.files()
     audio = load_target(files)
-    target_bank = MapBank.unlabelled(clip_maps(audio.clips, extractor.maps, extractor.min_samples))
+    if config.features == "encoder":
+        source_inputs = encoder_vectors(
+            [str(u.path) for u in kept],
+            lambda idx: AudioCache([kept[i] for i in idx]).audio,
+            embeddings,
+        )
+        target_inputs = encoder_vectors(
+            clip_keys(audio.files, audio.origins, audio.whole),
+            lambda idx: [audio.clips[i] for i in idx],
+            embeddings,
+        )
+    else:
+        source_inputs = extract_maps(kept, extractor.maps, extractor.min_samples)
+        target_inputs = clip_maps(audio.clips, extractor.maps, extractor.min_samples)
+    source_bank = MapBank.labelled(source_inputs, [u.emotion for u in kept], classes)
+    target_bank = MapBank.unlabelled(target_inputs)
     log.info(
         "source %d utterances (%s), target %d utterances from %d files",
         len(source_bank),

@@ -1,0 +1,64 @@
+"""The adaptation network's input: pooled log-mel maps, or frozen encoder vectors.
+
+`log-mel` (the default) is the DIDAN-size network's own input, the pooled maps its
+convolutions read. `encoder` is the accurate tier's: per utterance, the mean and
+standard deviation over speech frames of the frozen Whisper-tiny encoder's second layer
+(`training.encoder.head.HeadOptions().outputs`), 768 numbers, computed and cached by
+`training.encoder.embeddings` exactly as the accurate tier's head reads them. Only the
+input changes: the layers after it, the losses and the rows are the same code.
+
+Vectors are cached per utterance on disk, keyed by the recording's path: a clip that is
+its whole recording shares its row with every other user of the cache (the accurate
+tier's vectors of the same file are the same numbers), a piece cut from a long recording
+is keyed by its recording and its place in it. Nothing here reads a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.adapt.network import FEATURES
+
+DEFAULT_EMBEDDINGS = Path("runs/embeddings")
+"""Where `streamser adapt --features encoder` keeps encoder vectors by default."""
+CHANNEL = "wideband"
+"""The cache channel: recordings as they are (no telephone line, no added margins)."""
+
+__all__ = ["CHANNEL", "DEFAULT_EMBEDDINGS", "FEATURES", "clip_keys", "encoder_vectors"]
+
+
+def clip_keys(
+    paths: Sequence[Path | str], origins: Sequence[int], whole: Sequence[bool]
+) -> list[str]:
+    """A cache key per clip: its recording's path when the clip is the recording whole,
+    else the path and the piece's number within the recording."""
+    keys, seen = [], {}
+    for origin, entire in zip(origins, whole, strict=True):
+        piece = seen.get(origin, 0)
+        seen[origin] = piece + 1
+        keys.append(str(paths[origin]) if entire else f"{paths[origin]}#{piece}")
+    return keys
+
+
+def encoder_vectors(
+    keys: Sequence[str],
+    audio: Callable[[list[int]], Sequence[np.ndarray]],
+    cache: Path,
+) -> list[torch.Tensor]:
+    """One [768] encoder vector per key (`audio(indices)` gives the int16 clips of the
+    keys at `indices`, decoded only for those not cached yet)."""
+    from training.encoder.embeddings import EncoderSetting, cached_embeddings
+    from training.encoder.fetch import encoder_path
+    from training.encoder.head import HeadOptions
+    from training.encoder.row import select
+
+    outputs = HeadOptions().outputs
+    vectors = cached_embeddings(
+        encoder_path(), list(keys), audio, CHANNEL, Path(cache), EncoderSetting()
+    )
+    stacked = torch.from_numpy(np.ascontiguousarray(select(vectors, outputs), dtype=np.float32))
+    return list(stacked)
