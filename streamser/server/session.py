@@ -149,7 +149,7 @@ class CallSession:
         self.spec = spec
         self.pool = pool
         self.limits = limits
-        self._emit = emit
+        self._emit: Emit | None = emit
         self._on_stall = on_stall
         self._publish = publish
         self.streams = StreamSet(spec.call_id, spec.channels, pool.worker, options, spec.input)
@@ -232,6 +232,7 @@ class CallSession:
         await self._sender
         self.summary = self.streams.summary(status, error=error)
         await self._send(self.summary)
+        self._release()
         return self.summary
 
     @property
@@ -307,13 +308,33 @@ class CallSession:
                     raise
         return pending.event
 
+    def _release(self) -> None:
+        """Lets go of the connection once the summary is out.
+
+        The adapter holds its session and the session held the adapter's `emit`: a
+        reference cycle, which only Python's cyclic garbage collector frees, and a call
+        that has lasted minutes sits in its oldest generation, collected only on its
+        occasional full passes. Until then the call's rings (about 1 MB per channel at
+        the server's 30 s) and its connection stay allocated: as many ended calls as
+        calls in progress piled up that way, and the server's memory grew in steps of
+        their rings (docs/RELIABILITY.md, "Soak"). Without the cycle a call is freed
+        when its connection ends.
+        """
+        self._emit = None
+        self._on_stall = None
+        self._publish = None
+
     async def _send(self, event: Event) -> None:
         if self._publish is not None:
             self._publish(event)
-        if self.client_gone:
+        if self.client_gone or self._emit is None:
             return
         try:
-            await asyncio.wait_for(self._emit(event), self.limits.send_timeout_s)
+            # Not `wait_for`: on Python 3.11 it runs the send as a task of its own,
+            # and a failed send's exception, its traceback and that task form a cycle
+            # through this frame, which would keep the ended call in memory.
+            async with asyncio.timeout(self.limits.send_timeout_s):
+                await self._emit(event)
             self.events_sent += 1
         except TimeoutError:
             log.warning(
