@@ -13,7 +13,7 @@ import numpy as np
 from training.adapt.cli import DEFAULT_IDA_SOLVER, DEFAULT_METHOD
 from training.adapt.develop import SOURCE_FIT_TOLERANCE, centres, summarise
 from training.adapt.experiment import ROWS
-from training.adapt.trainer import DEFAULT_WEIGHTS
+from training.adapt.trainer import DEFAULT_WEIGHTS_BY_FEATURES
 
 
 def arrow(task: str) -> str:
@@ -87,8 +87,11 @@ def runners_up(rows: Sequence[dict], chosen: dict[str, float], best: str, count:
     )
 
 
-def defaults_note(rows: Sequence[dict], chosen: dict[str, float]) -> str:
-    """Whether `streamser adapt`'s default method and weights are the development choice."""
+def defaults_note(rows: Sequence[dict], chosen: dict[str, float], features: str = "log-mel") -> str:
+    """Whether `streamser adapt`'s default method and weights (those of input `features`)
+    are the development choice."""
+    weights = DEFAULT_WEIGHTS_BY_FEATURES[features]
+    name = "DEFAULT_WEIGHTS" if features == "log-mel" else "ENCODER_DEFAULT_WEIGHTS"
     if not chosen:
         return "No development results: the defaults of `streamser adapt` are unchecked.\n"
     best, ua = best_development_row(rows, chosen)
@@ -105,16 +108,16 @@ def defaults_note(rows: Sequence[dict], chosen: dict[str, float]) -> str:
     text += " (that row).\n" if same else ": **this differs from the development choice**.\n"
     text += runners_up(rows, chosen, best)
     differ = [
-        f"{row} {DEFAULT_WEIGHTS[ROWS[row][0]]:g} (chosen {w:g})"
+        f"{row} {weights[ROWS[row][0]]:g} (chosen {w:g})"
         for row, w in chosen.items()
-        if row == ROWS[row][0] and ROWS[row][0] in DEFAULT_WEIGHTS
-        if not np.isclose(DEFAULT_WEIGHTS[ROWS[row][0]], w)
+        if row == ROWS[row][0] and ROWS[row][0] in weights
+        if not np.isclose(weights[ROWS[row][0]], w)
     ]
     if differ:
         text += "Default weights that differ from the development choice: " + ", ".join(differ)
         text += ".\n"
     else:
-        text += "Its default weights (`trainer.DEFAULT_WEIGHTS`) are the development choices.\n"
+        text += f"Its default weights (`trainer.{name}`) are the development choices.\n"
     return text
 
 

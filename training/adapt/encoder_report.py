@@ -131,7 +131,7 @@ def encoder_section(
         'were chosen", on encoder features.\n',
         centre_note(development),
         (development_table(development, chosen) if development else "(not run)") + "\n",
-        defaults_note(development, chosen) if chosen else "",
+        defaults_note(development, chosen, ENCODER) if chosen else "",
         input_note(log_mel["development"], development),
     ]
     return "\n".join(p for p in parts if p)

@@ -47,6 +47,18 @@ DEFAULT_WEIGHTS = {
 runs at the weights it reads from the development results, and docs/CROSS_CORPUS.md
 says whether these agree with them."""
 
+ENCODER_DEFAULT_WEIGHTS = {
+    "source-only": 0.0,
+    "didan": 0.1,
+    "lidan": 1.0,
+    "mmd": 0.01,
+    "dann": 0.1,
+    "coral": 10000.0,
+}
+"""The same with `features="encoder"`: the development rule's choices on encoder features
+(docs/CROSS_CORPUS.md, "Weights chosen for encoder features", checks them)."""
+DEFAULT_WEIGHTS_BY_FEATURES = {"log-mel": DEFAULT_WEIGHTS, "encoder": ENCODER_DEFAULT_WEIGHTS}
+
 HIGH_AROUSAL = ("angry", "happy", "fear", "surprise")
 """LIDAN's coarse level: high vs low arousal (neutral, sad, disgust, boredom)."""
 
@@ -99,7 +111,8 @@ class AdaptConfig:
     batch_size: Source and target utterances per step (each).
     crop_frames: Training crop in pooled frames (40 ms each).
     learning_rate, weight_decay: AdamW with cosine decay.
-    alignment_weight: w; None takes the method's DEFAULT_WEIGHTS entry.
+    alignment_weight: w; None takes the method's entry in its input's default weights
+        (DEFAULT_WEIGHTS_BY_FEATURES).
     seed: Initialisation, batches and crops.
     ida: IDA settings (didan, lidan).
     coarse_head: LIDAN only: the supervised high/low-arousal head on FC1 (its coarse
@@ -136,7 +149,7 @@ class AdaptConfig:
     @property
     def weight(self) -> float:
         if self.alignment_weight is None:
-            return DEFAULT_WEIGHTS[self.method]
+            return DEFAULT_WEIGHTS_BY_FEATURES[self.features][self.method]
         return self.alignment_weight
 
     def to_dict(self) -> dict:

@@ -236,3 +236,18 @@ def test_the_encoder_section_judges_the_goals_on_its_own_runs():
     assert "Why, as far as these runs show" not in text  # the log-mel reading is not reused
     empty = {"development": [], "table": []}
     assert "Not run yet" in encoder_section(empty, empty, ["source-only"])
+
+
+def test_each_input_has_the_default_weights_its_development_runs_chose():
+    from training.adapt.development_report import defaults_note
+    from training.adapt.trainer import DEFAULT_WEIGHTS, ENCODER_DEFAULT_WEIGHTS
+
+    assert AdaptConfig(method="didan").weight == DEFAULT_WEIGHTS["didan"]
+    assert AdaptConfig(method="didan", features="encoder").weight == 0.1
+    assert ENCODER_DEFAULT_WEIGHTS["didan"] != DEFAULT_WEIGHTS["didan"]
+    rows = [development("source-only", 0.0, 0.30), development("didan", 0.1, 0.40)]
+    chosen = {"didan": 0.1}
+    assert "(`trainer.ENCODER_DEFAULT_WEIGHTS`) are the development choices" in defaults_note(
+        rows, chosen, "encoder"
+    )
+    assert "differ from the development choice: didan 1 (chosen 0.1)" in defaults_note(rows, chosen)
