@@ -119,7 +119,7 @@ def encoder_section(
         "Agreement between seeds on the IVR prompts: "
         f"{seed_agreement(table, ivr, rows) or 'not run'}.\n",
         "### DIDAN's verdict on encoder features\n",
-        verdict(table, development, rows, explain=False) if table else "Not run.\n",
+        verdict(table, development, rows) if table else "Not run.\n",
         "Per row on SynthEmo → EmoDB, encoder features (columns as in DIDAN's verdict):\n",
         (diagnostics_table(table, development, rows) if table else "(not run)") + "\n",
         "### Encoder features against log-mel maps\n",

@@ -138,15 +138,8 @@ def diagnostics_table(
     return "\n".join(lines)
 
 
-def verdict(
-    table: Sequence[dict],
-    development: Sequence[dict],
-    rows: Sequence[str],
-    explain: bool = True,
-) -> str:
-    """The DIDAN target judged, and the measurements that explain the result; `explain`
-    adds the closing reading (`reading`), whose account of the features fits the log-mel
-    network's runs."""
+def verdict(table: Sequence[dict], development: Sequence[dict], rows: Sequence[str]) -> str:
+    """The DIDAN target judged, and the measurements that explain the result."""
     scores = aligned_scores(table, rows)
     didan = {r: s for r, s in scores.items() if r in DIDAN_ROWS}
     if not didan:
@@ -178,11 +171,18 @@ def verdict(
     if plain:
         plain_best = max(plain, key=plain.get)
         plain_gap = plain[plain_best] - didan[top]
+        if plain_best == top:
+            standing = f"the best is {top} itself ({plain[top]:.1f} %)."
+        else:
+            standing = (
+                f"the best is {plain_best} ({plain[plain_best]:.1f} %); {top} is "
+                f"{plain_gap:.1f} points below "
+                + ("it: within" if plain_gap <= GOAL_DIDAN_GAP else "it: not within")
+                + f" {GOAL_DIDAN_GAP:g} points."
+            )
         lines.append(
-            f"- **Among rows whose only extra is an alignment term**, the best is "
-            f"{plain_best} ({plain[plain_best]:.1f} %); {top} is {plain_gap:.1f} points below "
-            + ("it: within" if plain_gap <= GOAL_DIDAN_GAP else "it: not within")
-            + f" {GOAL_DIDAN_GAP:g} points. Against source-only ({reference:.1f} %): "
+            f"- **Among rows whose only extra is an alignment term**, {standing} "
+            f"Against source-only ({reference:.1f} %): "
             + ", ".join(
                 f"{r} {s - reference:+.1f}" for r, s in sorted(plain.items(), key=lambda x: -x[1])
             )
@@ -197,8 +197,7 @@ def verdict(
             )
     lines.append(term_and_collapse(table, "didan" if "didan" in didan else top))
     lines.append(transfer(table, development, top))
-    if explain:
-        lines += ["", reading(table, list(plain), best, top)]
+    lines += ["", reading(table, list(plain), best, top)]
     return "\n".join(line for line in lines if line is not None) + "\n"
 
 
@@ -213,7 +212,15 @@ def reading(table: Sequence[dict], plain: Sequence[str], best: str, top: str) ->
         if d is not None and d.low > 0:
             beyond.append(row)
     if beyond:
-        text = f"{', '.join(beyond)} beat source-only beyond the bootstrap's interval. "
+        text = f"{', '.join(beyond)} beat source-only beyond the bootstrap's interval"
+        without = EXTRA_SUPERVISION.get(best)
+        lead = paired(table, HEADLINE, best, without) if without else None
+        if lead is not None and lead.low > 0:
+            text += (
+                f"; the best row, {best}, leads them with the supervision its coarse head adds "
+                f"on the source ({best} against {without}: {bootstrap_text(lead)})"
+            )
+        text += ". "
     else:
         text = (
             "No row whose only extra is an alignment term beats source-only on this task "
@@ -237,7 +244,7 @@ def reading(table: Sequence[dict], plain: Sequence[str], best: str, top: str) ->
             for r in table
             if r["task"] == HEADLINE and "feature_rank" in r
         ]
-        if optimised and not collapsed and directions:
+        if optimised and not collapsed and directions and not beyond:
             text += (
                 f"In every row the target features use at most {max(directions):.2f} "
                 "effective directions of FC2's 128: the classes are separated along one or "
@@ -325,7 +332,13 @@ def transfer(table: Sequence[dict], development: Sequence[dict], row: str) -> st
     reference, _ = mean_ua(table, HEADLINE, "source-only")
     if np.isnan(dev):
         return ""
-    carried = "carried over" if ua - reference >= dev - GOAL_DIDAN_GAP else "did not carry over"
+    gain = paired(table, HEADLINE, row, "source-only")
+    if ua - reference >= dev - GOAL_DIDAN_GAP:
+        carried = "carried over"
+    elif gain is not None and gain.low > 0:
+        carried = "carried over in part"
+    else:
+        carried = "did not carry over"
     return (
         f"- **The development gain {carried}.** On the development speakers of "
         f"the same task {row} gained {dev:+.1f} points over source-only at its chosen "
