@@ -34,6 +34,10 @@ manifest=PATH for every row of a manifest.
 longer than 8 s are cut into utterances as `listen` would), a CSV with a `path`
 column, or NAME=PATH to name it (on a manifest: the rows of corpus NAME).
 
+--features encoder trains the same network on the frozen encoder's vectors (the
+accurate tier's input; bin/fetch-encoder), cached under --embeddings; such a checkpoint
+is not exportable yet.
+
 After training it prints label-free checks: the target's label shares, the share a
 gate calibrated on the source accepts, the share labelled neutral or uncertain, and
 with --compare the agreement with other adaptations of the same target.
