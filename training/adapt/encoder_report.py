@@ -22,6 +22,7 @@ from training.adapt.development_report import (
     development_table,
 )
 from training.adapt.report_text import ENCODER_INTRO, ENCODER_RULE
+from training.adapt.tables import goals, results_table, seed_agreement, significance_table
 from training.adapt.tasks import TABLE_TASKS
 from training.adapt.verdict import diagnostics_table, mean_ua, paired, verdict
 
@@ -92,8 +93,6 @@ def encoder_section(
 ) -> str:
     """The section, or a line saying it has not run. `log_mel` and `encoder` hold each
     input's "development" and "table" runs."""
-    from training.adapt.report import goals, results_table, seed_agreement, significance_table
-
     table, development = encoder["table"], encoder["development"]
     if not table and not development:
         return (
