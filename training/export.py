@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from training.experiment import Partition
 
 
+def both_channels(utterances) -> tuple[list[np.ndarray], list[str]]:
+    """The utterances' audio twice, wideband and through a telephone line, with their
+    speakers: what a gate that must accept calls is fitted and calibrated on."""
+    from training.crossval import through_telephone
+    from training.data import AudioCache
+    from training.predict import speakers_of
+
+    audio = AudioCache(utterances).audio
+    return audio + through_telephone(audio), speakers_of(utterances) * 2
+
+
 def features_calibration(
     model: MSACSERNet, data: Partition, method: str, tpr: float, seed: int
 ) -> OodCalibration:
@@ -34,15 +45,9 @@ def features_calibration(
     hold every utterance twice, wideband and through the line: a call is not
     out of distribution for being a call.
     """
-    from training.crossval import through_telephone
-    from training.data import AudioCache
     from training.ood.calibration import calibrate, embedding_params
-    from training.predict import pooled_features, predict, speakers_of
+    from training.predict import pooled_features, predict
     from training.trainer import MAX_EVAL_SECONDS
-
-    def both_channels(utterances):
-        audio = AudioCache(utterances).audio
-        return audio + through_telephone(audio), speakers_of(utterances) * 2
 
     train_audio, _ = both_channels(data.train)
     train_features = pooled_features(model, train_audio, MAX_EVAL_SECONDS)

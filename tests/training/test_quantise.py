@@ -9,11 +9,22 @@ import torch
 from onnx import numpy_helper
 from support.speech import conversation, to_int16
 
-from streamser.metadata import OodCalibration
+from streamser.metadata import OodCalibration, decode_array
 from streamser.model import EmotionModel
+from streamser.ood import OodGate
+from training.experiment import Partition, load_data
+from training.export import both_channels
 from training.model.msac_sernet import ModelConfig, MSACSERNet
 from training.onnx_writer import describe_model, export_onnx
-from training.quantise import MAX_UA_CHANGE, quantisable_convs, quantise, ships
+from training.ood.evaluate_model import RuntimePredictor
+from training.quantise import (
+    MAX_UA_CHANGE,
+    calibrate_gate,
+    quantisable_convs,
+    quantise,
+    replace_gate,
+    ships,
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +77,33 @@ def test_it_ships_only_when_every_change_is_within_a_point():
     assert ships(report(0.004))
     assert not ships(report(-0.012))
     assert not ships(report(0.02))
+
+
+def test_the_int8_copy_gets_a_gate_fitted_on_its_own_outputs(float_and_int8, tiny_corpus, tmp_path):
+    _, int8 = float_and_int8
+    utterances = load_data((str(tiny_corpus),))
+    speakers = sorted({u.speaker for u in utterances})
+    data = Partition(
+        train=[u for u in utterances if u.speaker != speakers[0]],
+        validation=[u for u in utterances if u.speaker == speakers[0]],
+        test=[],
+        held_out_texts=(),
+    )
+    copy = tmp_path / "int8.onnx"
+    copy.write_bytes(int8.read_bytes())
+    gate = calibrate_gate(copy, data, seed=0)
+    replace_gate(copy, gate)
+
+    before, after = EmotionModel.load(int8).metadata, EmotionModel.load(copy).metadata
+    assert after.ood == gate and after.ood.method == before.ood.method == "msp"
+    assert (after.name, after.labels, after.speaker_normalisation) == (
+        before.name, before.labels, before.speaker_normalisation,
+    )  # fmt: skip
+    assert decode_array(gate.params["class_means"]).shape == (4, after.embedding_dim)
+    # The threshold sits where the copy's own scores put it: it accepts the calibrated
+    # share of the validation voice, heard wideband and through the telephone line.
+    audio, voices = both_channels(data.validation)
+    logits, vectors = RuntimePredictor(copy).predict(audio, voices)
+    decide = OodGate(gate).decide
+    accepted = np.mean([decide(row, v).accepted for row, v in zip(logits, vectors, strict=True)])
+    assert accepted >= gate.tpr - 1 / len(audio)
