@@ -11,7 +11,7 @@ ONNX file is written by `training.onnx_writer`, as for a training checkpoint.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ class AdaptCheckpoint:
     target_logits, target_embeddings: Outputs on the target utterances (OOD calibration).
     metrics: Measured after training without a target label: source training UA, the
         target's label shares, gate coverage (`training.adapt.diagnostics`).
+    inputs: For an encoder-feature network, what computes its input
+        (`training.adapt.features.encoder_input`); empty for log-mel (and for checkpoints
+        written before it was recorded).
     """
 
     adapt_config: dict[str, Any]
@@ -48,6 +51,7 @@ class AdaptCheckpoint:
     target_logits: np.ndarray
     target_embeddings: np.ndarray
     metrics: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     def build_model(self) -> DidanNet:
         model = DidanNet(DidanConfig.from_dict(self.model_config))
@@ -97,19 +101,22 @@ def export_adapt_checkpoint(
     """Adaptation checkpoint -> calibrated, self-describing ONNX model.
 
     The OOD threshold is calibrated on every target utterance (no label read), the
-    domain the model was adapted to; the metadata's `training` section names source and target.
-    The default method is energy: the checkpoint keeps no labelled embeddings from
-    which Mahalanobis or kNN parameters could be made.
+    domain the model was adapted to; the metadata's `training` section names source and
+    target and the network's input. The default method is energy: the checkpoint keeps
+    no labelled embeddings from which Mahalanobis or kNN parameters could be made.
+
+    A log-mel network is exported through torch (its graph computes its own maps); an
+    encoder-feature network is written after the accurate tier's front end, encoder and
+    vector (`training.adapt.encoder_export`), with the encoder it was trained on.
+
+    Raises:
+        StreamserError: An encoder-feature checkpoint whose encoder is not the one in use.
     """
     ood_method = ood_method or "energy"
     from training.ood.calibration import calibrate
 
     checkpoint = load_adapt_checkpoint(checkpoint_path)
-    if checkpoint.model_config.get("features", "log-mel") != "log-mel":
-        raise StreamserError(
-            f"{checkpoint_path}: adapted on encoder features; only a log-mel adaptation "
-            "exports (its graph holds no encoder)"
-        )
+    features = checkpoint.model_config.get("features", "log-mel")
     model = checkpoint.build_model()
     config = checkpoint.adapt_config
     calibration = calibrate(
@@ -125,11 +132,37 @@ def export_adapt_checkpoint(
         "fixed step budget, no target label used for training or selection; "
         "OOD threshold calibrated on the target utterances",
         "method": method,
-        "network": "DIDAN regression network (conv + FC over pooled log-mel)",
+        "features": features,
+        "network": NETWORKS[features],
         "adapt": config,
         "metrics": checkpoint.metrics,
         "seed": config["seed"],
         **(extra_training_info or {}),
     }
-    metadata = describe_model(model, name, calibration, MAX_SECONDS, training)
-    return export_onnx(model, metadata, output)
+    if features == "log-mel":
+        metadata = describe_model(model, name, calibration, MAX_SECONDS, training)
+        return export_onnx(model, metadata, output)
+    from training.adapt.encoder_export import export_adapted
+    from training.adapt.features import encoder_input
+    from training.encoder.fetch import encoder_path
+
+    encoder = encoder_path()
+    inputs = checkpoint.inputs or encoder_input(encoder)  # older checkpoints: the defaults
+    current = encoder_input(encoder)["encoder_sha256"]
+    if inputs["encoder_sha256"] != current:
+        raise StreamserError(
+            f"{checkpoint_path}: adapted on vectors of the encoder with SHA-256 "
+            f"{inputs['encoder_sha256'][:12]}, but the encoder in use ({encoder}) is "
+            f"{current[:12]}: its vectors would differ"
+        )
+    training["input"] = {k: v for k, v in inputs.items() if k != "features"}
+    outputs, pad = inputs["outputs"], inputs["pad"]
+    return export_adapted(encoder, outputs, pad, model, calibration, output, name, training)
+
+
+NETWORKS = {
+    "log-mel": "DIDAN regression network (conv + FC over pooled log-mel)",
+    "encoder": "DIDAN regression network's FC layers over the frozen Whisper-tiny encoder's "
+    "utterance vector (mean and std over speech frames, batch-normalised)",
+}
+"""The metadata's `training.network`, per input."""

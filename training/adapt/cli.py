@@ -35,8 +35,8 @@ longer than 8 s are cut into utterances as `listen` would), a CSV with a `path`
 column, or NAME=PATH to name it (on a manifest: the rows of corpus NAME).
 
 --features encoder trains the same network on the frozen encoder's vectors (the
-accurate tier's input; bin/fetch-encoder), cached under --embeddings; such a checkpoint
-is not exportable yet.
+accurate tier's input; bin/fetch-encoder), cached under --embeddings; `streamser export`
+writes such a checkpoint as one model file holding the encoder (as the accurate tier's).
 
 After training it prints label-free checks: the target's label shares, the share a
 gate calibrated on the source accepts, the share labelled neutral or uncertain, and
@@ -83,7 +83,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=FEATURES,
         default=DEFAULT_FEATURES,
         help="the network's input: pooled log-mel maps, or the frozen encoder's vectors "
-        "(bin/fetch-encoder); an encoder-feature checkpoint is not exportable yet",
+        "(bin/fetch-encoder; the exported model holds the encoder)",
     )
     parser.add_argument(
         "--embeddings",

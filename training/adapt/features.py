@@ -28,7 +28,14 @@ DEFAULT_EMBEDDINGS = Path("runs/embeddings")
 CHANNEL = "wideband"
 """The cache channel: recordings as they are (no telephone line, no added margins)."""
 
-__all__ = ["CHANNEL", "DEFAULT_EMBEDDINGS", "FEATURES", "clip_keys", "encoder_vectors"]
+__all__ = [
+    "CHANNEL",
+    "DEFAULT_EMBEDDINGS",
+    "FEATURES",
+    "clip_keys",
+    "encoder_input",
+    "encoder_vectors",
+]
 
 
 def clip_keys(
@@ -62,3 +69,19 @@ def encoder_vectors(
     )
     stacked = torch.from_numpy(np.ascontiguousarray(select(vectors, outputs), dtype=np.float32))
     return list(stacked)
+
+
+def encoder_input(encoder: Path | None = None) -> dict:
+    """What an encoder-feature network reads, recorded in its checkpoint so that export
+    builds the graph that computes the same vectors: the encoder tensors, the window's
+    padding, and the encoder file's SHA-256 (`encoder`: default the one in use)."""
+    from training.encoder.embeddings import EncoderSetting
+    from training.encoder.fetch import encoder_path, sha256_of
+    from training.encoder.head import HeadOptions
+
+    return {
+        "features": "encoder",
+        "outputs": list(HeadOptions().outputs),
+        "pad": EncoderSetting().pad,
+        "encoder_sha256": sha256_of(Path(encoder) if encoder else encoder_path()),
+    }

@@ -22,7 +22,12 @@ from training.adapt.checkpoint import (
 )
 from training.adapt.data import CorpusSpec, MapBank, clip_maps, extract_maps, shared_emotions
 from training.adapt.diagnostics import agreement, label_free_summary
-from training.adapt.features import DEFAULT_EMBEDDINGS, clip_keys, encoder_vectors
+from training.adapt.features import (
+    DEFAULT_EMBEDDINGS,
+    clip_keys,
+    encoder_input,
+    encoder_vectors,
+)
 from training.adapt.network import DidanConfig, DidanNet
 from training.adapt.targets import TargetSpec, load_target
 from training.adapt.trainer import AdaptConfig, accuracy, adapt, score
@@ -123,6 +128,7 @@ def run_adaptation(
             "source_train_ua": accuracy(source_logits, source_bank.labels)["ua"],
             **label_free_summary(source_logits, target_logits, classes),
         },
+        inputs=encoder_input() if config.features == "encoder" else {},
     )
     save_adapt_checkpoint(checkpoint, output)
     return checkpoint

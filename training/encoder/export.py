@@ -135,17 +135,35 @@ def head_graph(head: EmotionHead) -> onnx.ModelProto:
 def accurate_graph(encoder: Path, head: EmotionHead) -> onnx.ModelProto:
     """waveform (and speaker statistics) -> logits, embedding, features."""
     options = head.options
-    vectors = vector_model(encoder, options.outputs, options.pad)
+    return encoder_then(encoder, options.outputs, options.pad, head_graph(head), "head/")
+
+
+def encoder_then(
+    encoder: Path,
+    outputs: Sequence[str],
+    pad: str,
+    top: onnx.ModelProto,
+    prefix: str,
+    name: str = "streamser_accurate",
+) -> onnx.ModelProto:
+    """Front end, encoder and vectors (`vector_model` of `outputs`), the vectors side
+    by side as `features` [batch, dim], then `top`: a model reading `features` (and
+    perhaps the speaker statistics) and writing logits and embedding. `top`'s other
+    names get `prefix`, so they cannot clash with the encoder's. The result maps
+    waveform (and `top`'s speaker inputs) -> logits, embedding, features: the model
+    file's contract."""
+    vectors = vector_model(encoder, outputs, pad)
     graph = vectors.graph
-    names = [vector_name(name) for name in options.outputs]
+    names = [vector_name(output) for output in outputs]
     graph.node.append(helper.make_node("Concat", names, [FEATURES_OUTPUT_NAME], axis=1))
     del graph.output[:]
-    shape = ["batch", head.input_dim]
+    dim = next(i for i in top.graph.input if i.name == FEATURES_OUTPUT_NAME)
+    shape = ["batch", dim.type.tensor_type.shape.dim[1].dim_value]
     features = helper.make_tensor_value_info(FEATURES_OUTPUT_NAME, TensorProto.FLOAT, shape)
     graph.output.append(features)
-    top = compose.add_prefix(head_graph(head), "head/")
-    renamed = {f"head/{n}": n for n in (FEATURES_OUTPUT_NAME, *SPEAKER_INPUT_NAMES, *OUTPUT_NAMES)}
-    _rename(top.graph, renamed)
+    top = compose.add_prefix(top, prefix)
+    kept = (FEATURES_OUTPUT_NAME, *SPEAKER_INPUT_NAMES, *OUTPUT_NAMES)
+    _rename(top.graph, {prefix + n: n for n in kept})
     align_opsets(vectors, top)
     merged = compose.merge_models(
         vectors,
@@ -153,7 +171,7 @@ def accurate_graph(encoder: Path, head: EmotionHead) -> onnx.ModelProto:
         io_map=[(FEATURES_OUTPUT_NAME, FEATURES_OUTPUT_NAME)],
         outputs=[*OUTPUT_NAMES, FEATURES_OUTPUT_NAME],
     )
-    merged.graph.name = "streamser_accurate"
+    merged.graph.name = name
     onnx.checker.check_model(merged)
     return merged
 
@@ -188,18 +206,7 @@ def describe_accurate(
         sample_rate=SAMPLE_RATE_HZ,
         min_seconds=MIN_SAMPLES / SAMPLE_RATE_HZ,
         max_seconds=MAX_SECONDS,
-        frontend={
-            "type": "whisper-log-mel",
-            "n_fft": N_FFT,
-            "hop_samples": HOP,
-            "n_mels": N_MELS,
-            "window_seconds": MAX_SECONDS,
-            "pad": options.pad,
-            "leading_zeros_invariant": options.pad == "left",
-            "encoder": "smart-turn-v3.2 (Whisper-tiny encoder, int8)",
-            "encoder_sha256": sha256_of(encoder),
-            "encoder_outputs": list(options.outputs),
-        },
+        frontend=encoder_frontend(encoder, options.outputs, options.pad),
         ood=calibration,
         training={
             **training,
@@ -210,6 +217,22 @@ def describe_accurate(
         embedding_dim=options.embedding_dim,
         speaker_normalisation=speaker,
     )
+
+
+def encoder_frontend(encoder: Path, outputs: Sequence[str], pad: str) -> dict:
+    """The metadata's `frontend` of a model file that runs `encoder_then`."""
+    return {
+        "type": "whisper-log-mel",
+        "n_fft": N_FFT,
+        "hop_samples": HOP,
+        "n_mels": N_MELS,
+        "window_seconds": MAX_SECONDS,
+        "pad": pad,
+        "leading_zeros_invariant": pad == "left",
+        "encoder": "smart-turn-v3.2 (Whisper-tiny encoder, int8)",
+        "encoder_sha256": sha256_of(encoder),
+        "encoder_outputs": list(outputs),
+    }
 
 
 def parity_error(head: EmotionHead, path: Path, seed: int = 0) -> float:
