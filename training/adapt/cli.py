@@ -16,9 +16,10 @@ DEFAULT_METHOD = "didan"
 DEFAULT_IDA_SOLVER = "sparse"
 FEATURES = ("log-mel", "encoder")
 """`training.adapt.network.FEATURES`, without importing torch (a test keeps them equal)."""
-DEFAULT_FEATURES = "log-mel"
-"""The defaults are the row with the highest mean development UAR at its chosen weight
-(docs/CROSS_CORPUS.md checks them against the development results)."""
+DEFAULT_FEATURES = "encoder"
+"""The defaults are the row with the highest mean development UAR at its chosen weight,
+and the input whose best row scores higher on the development tasks (docs/CROSS_CORPUS.md
+checks both against the development results)."""
 
 DESCRIPTION = """\
 Train the DIDAN-size network on labelled source corpora while aligning its features
@@ -34,9 +35,12 @@ manifest=PATH for every row of a manifest.
 longer than 8 s are cut into utterances as `listen` would), a CSV with a `path`
 column, or NAME=PATH to name it (on a manifest: the rows of corpus NAME).
 
---features encoder trains the same network on the frozen encoder's vectors (the
-accurate tier's input; bin/fetch-encoder), cached under --embeddings; `streamser export`
-writes such a checkpoint as one model file holding the encoder (as the accurate tier's).
+The network reads the frozen encoder's vectors by default (--features encoder: the
+accurate tier's input; bin/fetch-encoder fetches the encoder, or the first run does),
+cached under --embeddings; `streamser export` writes one model file holding the encoder,
+as the accurate tier's does. --features log-mel trains the smaller network on pooled
+log-mel maps instead (its own front end, no encoder, a weaker input on the development
+tasks; docs/CROSS_CORPUS.md).
 
 After training it prints label-free checks: the target's label shares, the share a
 gate calibrated on the source accepts, the share labelled neutral or uncertain, and
@@ -82,8 +86,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--features",
         choices=FEATURES,
         default=DEFAULT_FEATURES,
-        help="the network's input: pooled log-mel maps, or the frozen encoder's vectors "
-        "(bin/fetch-encoder; the exported model holds the encoder)",
+        help="the network's input: the frozen encoder's vectors (default; bin/fetch-encoder; "
+        "the exported model holds the encoder), or pooled log-mel maps",
     )
     parser.add_argument(
         "--embeddings",

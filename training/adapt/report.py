@@ -103,7 +103,9 @@ def write_report(
             encoder or {"development": [], "table": []},
             rows,
         ),
-        user_section(table, work) if work is not None else "",
+        user_section({"log-mel": table, "encoder": (encoder or {}).get("table", [])}, work)
+        if work is not None
+        else "",
         "## DIDAN: why the first reading collapsed, and the fix\n",
         IDA.format(ridge=base.ida.ridge, l1=base.ida.l1, fista=base.ida.fista_steps),
         "IDA on Gaussian samples (32 source and 32 target rows, 128 dimensions; computed "

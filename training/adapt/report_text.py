@@ -142,9 +142,6 @@ code. The runs are recorded in `runs/cross-corpus-encoder/`.
 """
 
 ENCODER_RULE = """\
-`streamser adapt` keeps log-mel as its default input all the same: `streamser export`
-writes a model from a log-mel adaptation only (the exported graph computes its own
-input; an encoder-feature adaptation would need the encoder in the graph, as the
-accurate tier has it), so the default flow of adapt, export and listen needs it.
-`--features encoder` adapts on encoder features and prints the same label-free checks.
+The default is to follow the rule (`training.adapt.cli.DEFAULT_FEATURES`) unless
+something measured argues against it; `--features` picks either input.
 """

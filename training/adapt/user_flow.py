@@ -6,6 +6,8 @@ with seeds 1 and 0, the last compared with the other two (`--compare`, no label 
 exports the seed-0 model and listens to a few of the recordings with it and with the
 bundled model. Every command runs as typed (`streamser ...`, in a subprocess); the
 transcript holds each command, with folders written as placeholders, and what it printed.
+Then `bin/bench` measures what the exported model costs per utterance (`COST`, with the
+load average around the measurement: the machine may be busy).
 
     python -m training.adapt.user_flow --emodb DIR --synthemo DIR --recordings DIR
 """
@@ -13,7 +15,9 @@ transcript holds each command, with folders written as placeholders, and what it
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -24,6 +28,11 @@ from training.adapt.targets import TargetSpec
 log = logging.getLogger(__name__)
 
 TRANSCRIPT = "user-flow.txt"
+COST = "user-flow-cost.json"
+BENCH = Path(__file__).resolve().parents[2] / "bin" / "bench"
+BENCH_OPTIONS = ("--no-baseline", "--no-tui", "--reps", "30", "--long-minutes", "1")
+BENCH_OPTIONS += ("--latency-seconds", "20")
+"""A shorter bench than docs/BENCHMARKS.md's: the per-utterance cost is what is quoted."""
 LISTENED = 2
 """Recordings listened to (the longest of the folder)."""
 
@@ -95,7 +104,25 @@ def run_flow(emodb: Path, synthemo: Path, recordings: Path, work: Path, threads:
         lines += [line for line in done.stdout.splitlines() if line.strip()]
     path = work / TRANSCRIPT
     path.write_text(placeholders("\n".join(lines), names) + "\n")
+    cost = measure_cost(out / "mine.onnx")
+    (work / COST).write_text(placeholders(json.dumps(cost, indent=1), names) + "\n")
     return path
+
+
+def measure_cost(model: Path) -> dict:
+    """`bin/bench --model MODEL` (`BENCH_OPTIONS`): its report, the command (model as a
+    placeholder) and the one-minute load average before and after it."""
+    before = os.getloadavg()[0]
+    command = [sys.executable, str(BENCH), "--model", str(model), *BENCH_OPTIONS]
+    log.info("%s", " ".join(command[1:]))
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bin/bench failed:\n{done.stderr}")
+    return {
+        "command": " ".join(["bin/bench", "--model", "mine.onnx", *BENCH_OPTIONS]),
+        "load_average": [round(before, 2), round(os.getloadavg()[0], 2)],
+        "report": json.loads(done.stdout),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,28 +8,29 @@ transcript of `training.adapt.user_flow`, when it has been run, is quoted as it 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from training.adapt.cli import DEFAULT_IDA_SOLVER, DEFAULT_METHOD
+from training.adapt.cli import DEFAULT_FEATURES, DEFAULT_IDA_SOLVER, DEFAULT_METHOD
 from training.adapt.diagnostics import agreement
 from training.adapt.tasks import CLASSES, TABLE_TASKS
-from training.adapt.user_flow import TRANSCRIPT
+from training.adapt.user_flow import COST, TRANSCRIPT
 from training.adapt.verdict import HEADLINE, by_key, mean_ua
 
 USER_FLOW = """\
 ## Adapting to your own recordings
 
-`streamser adapt` does not fine-tune the bundled `fast` model: it trains the DIDAN-size
-network described under Protocol, from scratch, on the bundled model's labelled corpora
-(EmoDB and SynthEmo, as `bin/make-default-model` uses them) while aligning its features
-with your recordings, which it reads as sound only. The model it exports is that smaller
-network with its own gate; the bundled model stays as it is. Your recordings can be any
-folder (nested folders, any format libsndfile reads, any rate); recordings over 8 s
-(calls) are cut into utterances as `listen` would cut them.
+`streamser adapt` does not fine-tune a bundled model: it trains the DIDAN-size network
+described under Protocol, from scratch, on the bundled model's labelled corpora (EmoDB
+and SynthEmo, as `bin/make-default-model` uses them) while aligning its features with
+your recordings, which it reads as sound only. Your recordings can be any folder (nested
+folders, any format libsndfile reads, any rate); recordings over 8 s (calls) are cut
+into utterances as `listen` would cut them.
 
+{input}
     # EMODB: any EmoDB copy; SYNTHEMO: the bundled model's SynthEmo corpus
     # (bin/make-default-model makes it); RECORDINGS: your folder
     streamser adapt --source emodb=EMODB --source manifest=SYNTHEMO/manifest.csv \\
@@ -57,6 +58,27 @@ Checks that need no label, all printed by `streamser adapt`:
   nothing more about this; on new recordings its `uncertain` share does.
 """
 
+INPUTS = {
+    "encoder": """\
+By default (`--features encoder`, the input the development rule chose under "Encoder
+features") the network reads the frozen encoder's vectors, the accurate tier's input:
+the encoder is fetched on first use (`bin/fetch-encoder` fetches it ahead), the vectors
+are cached under `runs/embeddings/`, and the model `streamser export` writes holds the
+front end and the encoder, as the accurate tier's file does, followed by the adapted
+layers and their own gate, so it costs about what the accurate tier costs (measured at
+the end of this section). `--features log-mel` trains the smaller network on pooled
+log-mel maps instead (its own front end, no encoder). The bundled models stay as they
+are.
+""",
+    "log-mel": """\
+By default (`--features log-mel`) the network reads pooled log-mel maps, and the model
+`streamser export` writes is that small network with its own front end and gate;
+`--features encoder` reads the frozen encoder's vectors instead. The bundled models
+stay as they are.
+""",
+}
+"""What the default input means for the user, per `training.adapt.cli.DEFAULT_FEATURES`."""
+
 
 def default_row() -> str:
     """The table row `streamser adapt` runs with its default options."""
@@ -81,9 +103,10 @@ def pairwise(runs: Sequence[dict], others: Sequence[dict] | None = None) -> floa
     return 100 * float(np.mean(pairs)) if pairs else float("nan")
 
 
-def expectations(table: Sequence[dict]) -> str:
-    """What the default row did in the table: accuracy on real voices it never heard, and
-    the label-free checks on the IVR prompts (real recordings no one labelled)."""
+def expectations(table: Sequence[dict], features: str = DEFAULT_FEATURES) -> str:
+    """What the default row did in the table of the default input (`features`): accuracy
+    on real voices it never heard, and the label-free checks on the IVR prompts (real
+    recordings no one labelled)."""
     row = default_row()
     ivr = next(t.name for t in TABLE_TASKS if not t.labelled)
     data = by_key(table)
@@ -99,7 +122,7 @@ def expectations(table: Sequence[dict]) -> str:
 
     return (
         f"What to expect, from the table's runs of the default row (**{row}**, "
-        f"{len(runs)} seeds):\n\n"
+        f"{features} features, {len(runs)} seeds):\n\n"
         f"- Trained on synthetic speech and scored on real actors it never heard (SynthEmo "
         f"→ EmoDB), it reached {ua:.1f} % UAR over "
         f"four classes (chance: {100 / len(CLASSES):.0f} %), against {reference:.1f} % "
@@ -152,5 +175,37 @@ def transcript(work: Path) -> str:
     )
 
 
-def user_section(table: Sequence[dict], work: Path) -> str:
-    return "\n".join([USER_FLOW, expectations(table), transcript(work)])
+def cost(work: Path) -> str:
+    """What the exported model of the flow costs, as `bin/bench` measured it, if it did."""
+    path = work / COST
+    if not path.exists():
+        return ""
+    data = json.loads(path.read_text())
+    report = data["report"]
+    model, machine = report["model"], report["machine"]
+    times = ", ".join(
+        f"{v['p50']:.0f} ms at {length.removesuffix('s')} s (p95 {v['p95']:.0f})"
+        for length, v in report["inference_ms"].items()
+    )
+    before, after = data["load_average"]
+    rtf = report["realtime_factor"]
+    return (
+        f"What the exported model costs, measured after the flow by `{data['command']}`: "
+        f"{model['file_mb']:.1f} MB; inference per utterance, one thread, median {times}; "
+        f"`listen` over a {rtf['audio_s'] / 60:.0f}-minute file at {rtf['rtf']:.3f} x real "
+        f"time; {model['threads']} thread on a {machine['cores']}-core "
+        f"{machine['cpu']}, one-minute load average {before:.1f} before and {after:.1f} "
+        "after (the machine was shared: on an idle one the times are lower, see "
+        "docs/BENCHMARKS.md for the bundled tiers).\n"
+    )
+
+
+def user_section(tables: dict[str, Sequence[dict]], work: Path) -> str:
+    """`tables`: each input's table runs; the default input's give the expectations."""
+    parts = [
+        USER_FLOW.format(input=INPUTS[DEFAULT_FEATURES]),
+        expectations(tables.get(DEFAULT_FEATURES, [])),
+        transcript(work),
+        cost(work),
+    ]
+    return "\n".join(p for p in parts if p)

@@ -230,6 +230,7 @@ def test_streamser_adapt_then_export(tmp_path, capsys):
     run_dir = tmp_path / "run"
     argv = ["adapt", "--source", f"tones-a={manifest}", "--target", f"tones-b={manifest}"]
     argv += ["--method", "lidan", "--steps", "4", "-o", str(run_dir), "--threads", "1"]
+    argv += ["--features", "log-mel"]
     assert main(argv) == 0
     assert "tones-a -> tones-b" in capsys.readouterr().out
     assert main(["export", str(run_dir / "adapt.pt"), "-o", str(tmp_path / "m.onnx")]) == 0

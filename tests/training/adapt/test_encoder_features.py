@@ -213,10 +213,11 @@ def test_the_default_input_follows_the_development_results():
     log_mel = [development("source-only", 0.0, 0.30), development("didan", 1.0, 0.40)]
     better = [development("source-only", 0.0, 0.50), development("didan", 1.0, 0.60)]
     worse = [development("source-only", 0.0, 0.20), development("didan", 1.0, 0.30)]
-    assert "input: **encoder**" in input_note(log_mel, better)
-    assert "not the development choice" in input_note(log_mel, better)
-    assert "input: **log-mel**" in input_note(log_mel, worse)
-    assert "(that input)" in input_note(log_mel, worse)
+    notes = {"encoder": input_note(log_mel, better), "log-mel": input_note(log_mel, worse)}
+    for winner, note in notes.items():
+        assert f"input: **{winner}**" in note
+        assert ("(that input)" in note) == (winner == cli.DEFAULT_FEATURES)
+        assert ("not the development choice" in note) == (winner != cli.DEFAULT_FEATURES)
     assert "unchecked" in input_note(log_mel, [])
 
 

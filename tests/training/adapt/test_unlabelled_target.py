@@ -70,6 +70,8 @@ def adapt(tmp_path, target: str, out: str, method: str = "didan", extra=()) -> o
 
     argv = ["adapt", "--source", f"manifest={tmp_path / 'source.csv'}", "--target", target]
     argv += ["--method", method, "--steps", "4", "--threads", "1", "-o", str(tmp_path / out)]
+    if "--features" not in extra:  # the small network on log-mel maps (the encoder's default)
+        extra = ["--features", "log-mel", *extra]
     assert main([*argv, *extra]) == 0
     return load_adapt_checkpoint(tmp_path / out / "adapt.pt")
 
@@ -151,6 +153,7 @@ def test_a_labelled_target_and_the_same_recordings_as_a_folder_agree(tmp_path, c
     from streamser.cli.main import main
 
     other = ["adapt", "--source", f"manifest={tmp_path / 'source.csv'}", "--steps", "1"]
+    other += ["--features", "log-mel"]
     other += ["--target", str(tmp_path / "source.csv"), "-o", str(tmp_path / "o")]
     assert main([*other, "--compare", str(tmp_path / "m/adapt.pt")]) == 2  # another target
 

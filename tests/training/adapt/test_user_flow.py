@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from training.adapt.cli import DEFAULT_IDA_SOLVER, DEFAULT_METHOD
+from training.adapt.cli import DEFAULT_FEATURES, DEFAULT_IDA_SOLVER, DEFAULT_METHOD
 from training.adapt.tasks import TABLE
-from training.adapt.user_flow import TRANSCRIPT, flow, longest, placeholders
+from training.adapt.user_flow import COST, TRANSCRIPT, flow, longest, placeholders
 from training.adapt.user_report import (
+    cost,
     coverage_note,
     default_row,
     expectations,
     pairwise,
     transcript,
+    user_section,
 )
 
 
@@ -79,7 +82,7 @@ def test_the_expectations_come_from_the_default_rows_runs():
         headline_run("source-only", 0, 0.30),
     ]
     text = expectations(table)
-    assert f"(**{row}**, 2 seeds)" in text
+    assert f"(**{row}**, {DEFAULT_FEATURES} features, 2 seeds)" in text
     assert "(SynthEmo → EmoDB), it reached 38.0 % UAR over four classes (chance: 25 %)" in text
     assert "against 30.0 % for source-only" in text
     assert "neutral 40 % (source-only 12 %)" in text
@@ -102,3 +105,34 @@ def test_a_lower_gate_coverage_after_adaptation_is_explained_only_when_it_happen
     alone = [ivr_run("source-only", 0, [3], 0.0, 0.1)]
     assert "accepted fewer IVR prompts than source-only's" in coverage_note(adapted, alone)
     assert coverage_note(alone, adapted) == ""
+
+
+def test_the_section_expects_what_the_default_input_did_and_quotes_the_measured_cost(tmp_path):
+    row = default_row()
+    tables = {
+        "log-mel": [headline_run(row, 0, 0.30), headline_run("source-only", 0, 0.30)],
+        "encoder": [headline_run(row, 0, 0.60), headline_run("source-only", 0, 0.40)],
+    }
+    tables = {k: [*v, ivr_run(row, 0, [0], 0.5, 0.5)] for k, v in tables.items()}
+    ua = {"log-mel": "30.0", "encoder": "60.0"}[DEFAULT_FEATURES]
+    text = user_section(tables, tmp_path)
+    assert f"--features {DEFAULT_FEATURES}`" in text
+    assert f"it reached {ua} % UAR" in text
+    assert cost(tmp_path) == "" and "costs, measured" not in text
+    report = {
+        "machine": {"cpu": "Some CPU", "cores": 2},
+        "model": {"file_mb": 8.04, "threads": 1},
+        "inference_ms": {
+            "1s": {"p50": 61.2, "p95": 80.0},
+            "3s": {"p50": 70.4, "p95": 90.1},
+            "8s": {"p50": 95.0, "p95": 120.0},
+        },
+        "realtime_factor": {"audio_s": 60.0, "rtf": 0.0421},
+    }
+    measured = {"command": "bin/bench --model mine.onnx", "load_average": [6.9, 7.4]}
+    (tmp_path / COST).write_text(json.dumps({**measured, "report": report}))
+    text = cost(tmp_path)
+    assert "measured after the flow by `bin/bench --model mine.onnx`: 8.0 MB" in text
+    assert "median 61 ms at 1 s (p95 80), 70 ms at 3 s (p95 90), 95 ms at 8 s" in text
+    assert "a 1-minute file at 0.042 x real time" in text
+    assert "2-core Some CPU, one-minute load average 6.9 before and 7.4 after" in text
