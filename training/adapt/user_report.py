@@ -65,10 +65,11 @@ features") the network reads the frozen encoder's vectors, the accurate tier's i
 the encoder is fetched on first use (`bin/fetch-encoder` fetches it ahead), the vectors
 are cached under `runs/embeddings/`, and the model `streamser export` writes holds the
 front end and the encoder, as the accurate tier's file does, followed by the adapted
-layers and their own gate, so it costs about what the accurate tier costs (measured at
-the end of this section). `--features log-mel` trains the smaller network on pooled
-log-mel maps instead (its own front end, no encoder). The bundled models stay as they
-are.
+layers and their own gate: each utterance costs an encoder run, as with the accurate
+tier (measured at the end of this section). `--features log-mel` trains the smaller
+network on pooled log-mel maps instead: its own front end and no encoder, so a smaller
+and cheaper file, on the input that scored lower on the development tasks. The bundled
+models stay as they are.
 """,
     "log-mel": """\
 By default (`--features log-mel`) the network reads pooled log-mel maps, and the model
