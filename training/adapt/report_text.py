@@ -128,9 +128,10 @@ for the bundled model (three engines, 60 files per emotion and engine, seed 0).
 `training.adapt.user_flow` runs the commands of "Adapting to your own recordings" on a
 folder of recordings and writes what they print to `runs/cross-corpus/user-flow.txt`,
 which the report quotes, then measures the exported model with `bin/bench`
-(`runs/cross-corpus/user-flow-cost.json`). `--features encoder` runs the same stages on encoder features
-into `runs/cross-corpus-encoder/` (the encoder comes from `bin/fetch-encoder`; its
-vectors are cached under `runs/cross-corpus-encoder/embeddings/`, or `--embeddings DIR`).
+(`runs/cross-corpus/user-flow-cost.json`). `--features encoder` runs the same stages on
+encoder features into `runs/cross-corpus-encoder/` (the encoder comes from
+`bin/fetch-encoder`; its vectors are cached under `runs/cross-corpus-encoder/embeddings/`,
+or `--embeddings DIR`).
 """
 
 ENCODER_INTRO = """\
