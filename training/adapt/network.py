@@ -19,7 +19,8 @@ six tasks x six methods x three seeds on two CPU cores:
 With `features="encoder"` the convolutions give way to the frozen encoder's
 utterance vector (`training.adapt.features`): batch norm on the vector, then the same
 FC1, FC2 and output layers, so every alignment term acts on the same layers. Such a
-network has no waveform path of its own (the encoder computes its input).
+network has no waveform path of its own: the encoder computes its input, and its model
+file puts the encoder's graph in front of these layers (`training.adapt.encoder_export`).
 """
 
 from __future__ import annotations
