@@ -107,6 +107,7 @@ def write_model(
         worst = parity(Path(tmp_name))
         if not worst <= tolerance:
             raise RuntimeError(f"export parity check failed: max |logit difference| {worst:.2e}")
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a model is for anyone to read
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):

@@ -74,6 +74,14 @@ def test_leading_zeros_do_not_change_what_the_model_says(tiny_encoder, tmp_path)
     assert np.abs(plain.logits - padded.logits).max() < 1e-4
 
 
+def test_an_exported_model_is_readable_by_everyone_not_only_its_writer(tiny_encoder, tmp_path):
+    head, calibration = _head(speaker_normalise=False)
+    path = export_accurate(
+        tiny_encoder, head, FOUR_CLASS, calibration, tmp_path / "a.onnx", "test", {"corpora": []}
+    )
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_file_that_fails_its_parity_check_is_never_written(tiny_encoder, tmp_path):
     head, calibration = _head(speaker_normalise=False)
     metadata = describe_accurate(tiny_encoder, head, FOUR_CLASS, "t", calibration, {})
