@@ -25,14 +25,6 @@ from training.adapt.trainer import METHODS, AdaptConfig, IdaOptions, adapt, scor
 CLASSES = ("neutral", "happy", "angry", "sad")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def in_and_out_of_span(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     source = torch.randn(8, 64, generator=g)  # 8 rows span 8 of 64 dimensions

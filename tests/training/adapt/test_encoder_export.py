@@ -24,14 +24,6 @@ CLASSES = ("neutral", "happy", "angry", "sad")
 RATE = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
     path = write_tiny_encoder(tmp_path / "tiny.onnx")

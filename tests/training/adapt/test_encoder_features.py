@@ -20,14 +20,6 @@ from training.adapt.verdict import paired
 DIM = 24
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def vectors(emotions, seed: int, shift: float = 0.0) -> list[torch.Tensor]:
     """One [DIM] vector per utterance, its class showing in a block of coordinates."""
     g = torch.Generator().manual_seed(seed)

@@ -26,14 +26,6 @@ from training.adapt.trainer import AdaptConfig
 from training.corpora import Utterance
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def utterance(speaker: str, corpus: str = "c", emotion: str = "sad") -> Utterance:
     return Utterance(
         path=f"{speaker}.wav", emotion=emotion, speaker=speaker, gender="unknown", corpus=corpus

@@ -8,7 +8,6 @@ import numpy as np
 import onnxruntime
 import pytest
 import soundfile
-import torch
 
 from streamser.metadata import METADATA_KEY, ModelMetadata
 from training.adapt.checkpoint import load_adapt_checkpoint
@@ -16,14 +15,6 @@ from training.adapt.targets import TargetSpec, load_target
 
 CLASSES = ("neutral", "happy", "angry", "sad")
 RATE = 16000
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tone(f0: float, seconds: float = 0.5, rate: int = RATE, seed: int = 0) -> np.ndarray:
