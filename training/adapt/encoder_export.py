@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.metadata import ModelMetadata, OodCalibration
@@ -32,8 +32,9 @@ from training.encoder.export import (
     PARITY_TOLERANCE,
     encoder_frontend,
     encoder_then,
+    head_model,
 )
-from training.onnx_writer import OPSET, write_model
+from training.onnx_writer import write_model
 
 PARITY_LENGTHS = (MIN_SAMPLES // 2, SAMPLE_RATE_HZ, 3 * SAMPLE_RATE_HZ, 9 * SAMPLE_RATE_HZ)
 """Utterances the parity check runs: shorter than the minimum (repeated up to it), one
@@ -86,19 +87,9 @@ def network_graph(model: DidanNet) -> onnx.ModelProto:
             FEATURES_OUTPUT_NAME, TensorProto.FLOAT, [batch, config.vector_dim]
         )
     ]
-    outputs = [
-        helper.make_tensor_value_info(
-            OUTPUT_NAMES[0], TensorProto.FLOAT, [batch, len(config.classes)]
-        ),
-        helper.make_tensor_value_info(
-            OUTPUT_NAMES[1], TensorProto.FLOAT, [batch, config.embedding_dim]
-        ),
-    ]
-    initializers = [numpy_helper.from_array(v, name=k) for k, v in arrays.items()]
-    graph = helper.make_graph(nodes, "adaptation_network", inputs, outputs, initializers)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    onnx.checker.check_model(proto)
-    return proto
+    return head_model(
+        "adaptation_network", nodes, inputs, arrays, len(config.classes), config.embedding_dim
+    )
 
 
 def adapted_graph(

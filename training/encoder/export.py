@@ -119,14 +119,27 @@ def head_graph(head: EmotionHead) -> onnx.ModelProto:
             helper.make_tensor_value_info(count, TensorProto.FLOAT, [batch]),
         ]
     classes = head.emotion.weight.shape[0]
+    return head_model("head", nodes, inputs, arrays, classes, options.embedding_dim)
+
+
+def head_model(
+    name: str,
+    nodes: list,
+    inputs: list,
+    arrays: dict[str, np.ndarray],
+    classes: int,
+    embedding_dim: int,
+) -> onnx.ModelProto:
+    """A checked graph of `nodes` that ends in the runtime's two outputs (`logits`
+    `[batch, classes]`, `embedding` `[batch, embedding_dim]`), `arrays` its weights:
+    what any head put behind the encoder is."""
+    batch = "batch"
     outputs = [
         helper.make_tensor_value_info(OUTPUT_NAMES[0], TensorProto.FLOAT, [batch, classes]),
-        helper.make_tensor_value_info(
-            OUTPUT_NAMES[1], TensorProto.FLOAT, [batch, options.embedding_dim]
-        ),
+        helper.make_tensor_value_info(OUTPUT_NAMES[1], TensorProto.FLOAT, [batch, embedding_dim]),
     ]
     initializers = [numpy_helper.from_array(v, name=k) for k, v in arrays.items()]
-    graph = helper.make_graph(nodes, "head", inputs, outputs, initializers)
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     onnx.checker.check_model(model)
     return model
