@@ -71,6 +71,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--twilio-echo", action="store_true", help="also send events on the Twilio socket"
     )
+    net.add_argument(
+        "--compression",
+        action="store_true",
+        help="accept per-message deflate from clients that offer it (off: audio barely "
+        "compresses, and deflate costs CPU on both ends)",
+    )
     events = parser.add_argument_group("where events go (besides each call's own socket)")
     events.add_argument(
         "--redis",
@@ -162,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             certfile=args.certfile,
             keyfile=args.keyfile,
             twilio_echo=args.twilio_echo,
+            compression=args.compression,
             recognizer=replace(RecognizerOptions(), ring_s=SERVER_RING_S, stats_interval_s=0),
             limits=Limits(
                 max_connections=args.max_connections,

@@ -110,6 +110,7 @@ class Server:
             ping_timeout=20,
             close_timeout=5,
             server_header="streamser",
+            compression="deflate" if self.options.compression else None,
             reuse_port=self.options.reuse_port or None,
         )
         self.port = self._server.sockets[0].getsockname()[1]

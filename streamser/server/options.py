@@ -167,6 +167,10 @@ class ServerOptions:
         certfile, keyfile: TLS certificate chain and key (PEM); both or neither.
         twilio_echo: Also send events on the Twilio socket itself (only for
             peers that accept them; Twilio's own bidirectional streams do not).
+        compression: Accept WebSocket per-message deflate (RFC 7692) from clients
+            that offer it. Off by default: companded G.711 audio compresses little,
+            and every message then costs zlib work on both ends and a compression
+            context per connection (docs/BENCHMARKS.md).
         recognizer: Segmenter, VAD, OOD and ring settings for every call.
         limits: Per-connection bounds.
         bus: Subscriptions' backlog and the shared broker (Redis).
@@ -185,6 +189,7 @@ class ServerOptions:
     certfile: str | None = None
     keyfile: str | None = None
     twilio_echo: bool = False
+    compression: bool = False
     recognizer: RecognizerOptions = field(default_factory=RecognizerOptions)
     limits: Limits = field(default_factory=Limits)
     bus: BusOptions = field(default_factory=BusOptions)

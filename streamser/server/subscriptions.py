@@ -151,7 +151,8 @@ class _Out:
             text = record.data
         else:
             text = record.envelope()
-        await asyncio.wait_for(self._ws.send(text), self._timeout_s)
+        async with asyncio.timeout(self._timeout_s):  # not `wait_for`: see CallSession._send
+            await self._ws.send(text)
 
 
 async def _follow_call(ctx: Context, ws, call_id: str, after: str | None, bare: bool) -> None:

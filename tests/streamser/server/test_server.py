@@ -93,6 +93,23 @@ def test_native_end_to_end_keeps_channels_apart(loaded_model):
     assert utterances(received, "customer")[0]["start"] > 1.8
 
 
+@pytest.mark.parametrize("compression", [False, True])
+def test_per_message_deflate_only_when_enabled(loaded_model, compression):
+    """Clients (websockets among them) offer deflate by default; the server accepts
+    the offer only with `compression`, and the call's events are the same either way."""
+    messages = load_session(DATA / "native_session.jsonl")
+
+    async def go(server, url):
+        async with connect(url + "/v1/stream") as ws:
+            negotiated = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        received, _ = await replay(url + "/v1/stream", messages)
+        return negotiated, received
+
+    negotiated, received = serve(loaded_model, go, compression=compression)
+    assert ("permessage-deflate" in negotiated) is compression
+    check_call(received[1:], ["agent", "customer"])
+
+
 def test_twilio_events_reach_a_subscriber(loaded_model):
     messages = load_session(DATA / "twilio_session.jsonl")
     call_sid = json.loads(messages[1])["start"]["callSid"]
