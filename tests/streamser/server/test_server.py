@@ -96,7 +96,7 @@ def test_native_end_to_end_keeps_channels_apart(loaded_model):
 @pytest.mark.parametrize("compression", [False, True])
 def test_per_message_deflate_only_when_enabled(loaded_model, compression):
     """Clients (websockets among them) offer deflate by default; the server accepts
-    the offer only with `compression`, and the call's events are the same either way."""
+    the offer only with `compression`, and the call completes either way."""
     messages = load_session(DATA / "native_session.jsonl")
 
     async def go(server, url):
