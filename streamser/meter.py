@@ -1,10 +1,12 @@
 """A live look at one stream's input: level and speech state, for meters in a UI.
 
 The capture thread publishes; anyone may read, at any rate, from any thread. The
-capture side pays one RMS over the newest block at most every
-`PUBLISH_INTERVAL_S` and never waits: a reading is one immutable object swapped
-in by a single attribute assignment, which is atomic in Python, so there is no
-lock for a slow reader to hold against the capture thread.
+capture side keeps a copy of the newest block at most every `PUBLISH_INTERVAL_S`
+and never waits; the RMS and peak are worked out when someone reads, so a stream
+nobody watches (every call of `serve`) does not pay for them on each message.
+Both sides swap immutable tuples in by single attribute assignments, which are
+atomic in Python, so there is no lock for a slow reader to hold against the
+capture thread.
 """
 
 from __future__ import annotations
@@ -47,25 +49,33 @@ class LevelMeter:
 
     def __init__(self, interval_s: float = PUBLISH_INTERVAL_S) -> None:
         self.interval_s = interval_s
-        self._reading = SILENT
-        self._published_at = -math.inf
+        self.reset()
 
     def update(self, samples: np.ndarray, speech: bool, total_samples: int, now: float) -> None:
-        """Publishes a reading of `samples` (int16) unless one was published under
-        `interval_s` ago; a change of speech state is always published at once."""
-        if now - self._published_at < self.interval_s and speech == self._reading.speech:
+        """Publishes `samples` (int16), measured when read, unless a block was published
+        under `interval_s` ago; a change of speech state is always published at once."""
+        if now - self._published_at < self.interval_s and speech == self._speech:
             return
         self._published_at = now
-        level, peak = levels_dbfs(samples)
-        self._reading = MeterReading(level, peak, speech, total_samples / SAMPLE_RATE_HZ)
+        self._speech = speech
+        self._latest = (samples.copy(), speech, total_samples)
 
     def read(self) -> MeterReading:
         """The latest reading (the initial silent one before any audio)."""
-        return self._reading
+        latest, (measured, reading) = self._latest, self._measured
+        if latest is measured:
+            return reading
+        samples, speech, total_samples = latest
+        level, peak = levels_dbfs(samples)
+        reading = MeterReading(level, peak, speech, total_samples / SAMPLE_RATE_HZ)
+        self._measured = (latest, reading)
+        return reading
 
     def reset(self) -> None:
-        self._reading = SILENT
         self._published_at = -math.inf
+        self._speech = False
+        self._latest: tuple[np.ndarray, bool, int] | None = None
+        self._measured: tuple[tuple[np.ndarray, bool, int] | None, MeterReading] = (None, SILENT)
 
 
 def levels_dbfs(samples: np.ndarray) -> tuple[float, float]:
