@@ -138,18 +138,26 @@ class Context:
 class Reader:
     """Receives messages one at a time, giving up on shutdown or after a timeout.
 
-    The hot path is one `await ws.recv()` under `asyncio.timeout`: no task and no
-    `asyncio.wait` per message (a message already received returns without the
-    loop running at all). One long-lived task watches the stop event and expires
-    the pending wait when it is set. A receive is only ever cancelled when the
-    call is ending (timeout, shutdown), which `websockets` handles safely.
+    The hot path is one `await ws.recv()` and a deadline stored as a float: no task,
+    no timer and no context manager per message (a message already received returns
+    without the loop running at all). Each connection has one timer at a time: when
+    it fires before the deadline (messages came since it was set) it moves itself to
+    the deadline, so a steady call costs a timer per timeout period, not one per
+    message. A long-lived task watches the stop event. When the deadline passes or
+    the stop event is set while a receive waits, the receive is cancelled (only ever
+    when the call is ending, which `websockets` handles safely).
     """
 
     def __init__(self, ws, stop: asyncio.Event) -> None:
         self._ws = ws
         self._stop = stop
         self._watch: asyncio.Task | None = None
-        self._deadline: asyncio.Timeout | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._receiving = False
+        self._interrupted = False
 
     async def next(self, timeout: float) -> str | bytes:
         """The next message (str or bytes), or STOP, IDLE or GONE (as the constants)."""
@@ -157,26 +165,55 @@ class Reader:
             return _Signal(STOP)
         if timeout <= 0:
             return _Signal(IDLE)
-        if self._watch is None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
             self._watch = asyncio.ensure_future(self._stop.wait())
-            self._watch.add_done_callback(self._stopped)
+            self._watch.add_done_callback(self._interrupt)
+        self._deadline = deadline = loop.time() + timeout
+        timer = self._timer
+        if timer is None or deadline < timer.when():  # a shorter timeout than the timer's
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._expire)
+        self._receiving = True
         try:
-            async with asyncio.timeout(timeout) as self._deadline:
-                return await self._ws.recv()
-        except TimeoutError:
+            return await self._ws.recv()
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            self._interrupted = False
+            if self._task is not None and self._task.uncancel():  # cancelled from outside too
+                raise
             return _Signal(STOP if self._stop.is_set() else IDLE)
         except ConnectionClosed:
             return _Signal(GONE)
         finally:
-            self._deadline = None
+            self._receiving = False
 
-    def _stopped(self, _task: asyncio.Task) -> None:
-        if self._deadline is not None and not self._deadline.expired():
-            self._deadline.reschedule(asyncio.get_running_loop().time())
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._receiving:  # the next receive sets its own deadline and timer
+            return
+        assert self._loop is not None
+        if self._loop.time() < self._deadline:  # messages came since the timer was set
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+            return
+        self._interrupt()
+
+    def _interrupt(self, _watch: asyncio.Task | None = None) -> None:
+        """Ends a pending receive: its deadline passed or the server is stopping."""
+        if self._receiving and not self._interrupted and self._task is not None:
+            self._interrupted = True
+            self._task.cancel()
 
     def close(self) -> None:
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class _Signal(str):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from clients import DATA, load_session, replay
 from test_server import serve, utterances
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamser.audio import Encoding
 from streamser.server import audiohook, native, twilio
@@ -228,6 +228,41 @@ def test_the_open_deadline_runs_from_connecting_not_from_the_last_message(loaded
                           limits=Limits(open_timeout_s=1.0))  # fmt: skip
     assert code == 1008
     assert elapsed < 30  # it would never close if each ping restarted the clock
+
+
+def test_a_call_that_keeps_sending_stays_open_past_the_idle_timeout_and_silence_ends_it(
+    loaded_model,
+):
+    open_message = json.dumps({"version": "2", "id": "s", "type": "open", "seq": 1,
+                               "serverseq": 0, "position": "PT0S",
+                               "parameters": {"organizationId": "o", "conversationId": "c",
+                                              "media": [{"type": "audio", "format": "PCMU",
+                                                         "channels": ["external"],
+                                                         "rate": 8000}]}})  # fmt: skip
+
+    async def go(server, url):
+        async with connect(url + "/audiohook", additional_headers={"X-API-KEY": "k"}) as ws:
+            await ws.send(open_message)
+            assert json.loads(await ws.recv())["type"] == "opened"
+            for _ in range(25):  # 2.5 s of messages, each well within the 1 s timeout
+                await ws.send(b"\xff" * 160)
+                await asyncio.sleep(0.1)
+            open_after_sending = ws.close_code is None
+            silent_from = time.monotonic()
+            replies = []
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    replies.append(json.loads(await ws.recv()))
+            return open_after_sending, time.monotonic() - silent_from, replies, ws.close_code
+
+    open_after_sending, silent_s, replies, code = serve(
+        loaded_model, go, audiohook_api_key="k", limits=Limits(idle_timeout_s=1.0)
+    )
+    assert open_after_sending
+    assert 0.9 <= silent_s < 10
+    assert replies[0]["type"] == "disconnect" and code == 1008
+    summary = replies[-1]["parameters"]["entities"][0]["data"]
+    assert summary["type"] == "summary" and summary["status"] == "stopped"
 
 
 async def _ping_forever(ws) -> None:
