@@ -276,9 +276,7 @@ def render(summary: dict, model_path: Path) -> str:
         max_seconds=f"{metadata.max_seconds:.0f}",
         feature_dim=speaker.feature_dim if speaker else "-",
         embedding_dim=metadata.embedding_dim,
-        head=f"{head['hidden']} hidden units, am-softmax (s {head['am_scale']:g}, m "
-        f"{head['am_margin']:g}), attribute control: {', '.join(metadata.training['msac'])}; "
-        f"epoch {metadata.training.get('best_epoch')} of {head['epochs']}",
+        head=_head_description(head, metadata.training),
         speaker=f"on: features standardised per stream, prior worth "
         f"{speaker.prior_utterances:g} utterances"
         if speaker
@@ -313,6 +311,19 @@ def _copies(head: dict) -> str:
     if head.get("margins"):
         copies.append("with 0.3 s of background noise before and after (the segmenter's margins)")
     return ", ".join(copies[:-1]) + (" and " if len(copies) > 1 else "") + copies[-1]
+
+
+def _head_description(head: dict, training: dict) -> str:
+    """The head row of the card's table: its shape, and the ensemble's epochs."""
+    epochs = training["best_epochs"]
+    count = len(epochs)
+    which = "epoch" if count == 1 else "epochs"
+    ensemble = "" if count == 1 else f"{count} heads from consecutive seeds, logits averaged; "
+    return (
+        f"{ensemble}{head['hidden']} hidden units each, am-softmax (s {head['am_scale']:g}, m "
+        f"{head['am_margin']:g}), attribute control: {', '.join(training['msac'])}; "
+        f"{which} {', '.join(str(e) for e in epochs)} of {head['epochs']}"
+    )
 
 
 def _share_range(shares) -> str:

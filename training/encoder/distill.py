@@ -90,7 +90,9 @@ def teacher_logits(
 
     train = rows(train_rows, training_channels(head_options))
     head, record = train_head(train, rows(validation_rows, CACHED_CHANNELS), classes, head_options)
-    log.info("teacher: validation UA %.3f, epoch %d", record["validation_ua"], record["best_epoch"])
+    log.info(
+        "teacher: validation UA %.3f (epochs %s)", record["validation_ua"], record["best_epochs"]
+    )
     wideband = select(vectors["wideband"], head_options.outputs)
     first = len(data.train) + len(data.validation)
     parts = [(data.train, wideband[: len(data.train)]), (unlabelled, wideband[first:])]

@@ -26,7 +26,7 @@ from training.encoder.embeddings import MIN_SAMPLES
 from training.encoder.fetch import sha256_of
 from training.encoder.frontend import HOP, N_FFT, N_MELS, WINDOW_SAMPLES
 from training.encoder.graph import align_opsets, vector_model, vector_name
-from training.encoder.head import EmotionHead
+from training.encoder.head import HeadEnsemble
 from training.onnx_writer import OPSET, write_model
 
 MAX_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE_HZ
@@ -35,24 +35,28 @@ PARITY_TOLERANCE = 1e-3
 summation order between ONNX Runtime and torch."""
 
 
-def head_graph(head: EmotionHead) -> onnx.ModelProto:
-    """The head alone, from its weights: `features` (and the speaker statistics) ->
-    logits, embedding. Written with ONNX operators directly (a dozen nodes), which
+def head_graph(ensemble: HeadEnsemble) -> onnx.ModelProto:
+    """The heads alone, from their weights: `features` (and the speaker statistics) ->
+    logits, embedding. Written with ONNX operators directly (a few dozen nodes), which
     takes milliseconds where tracing it through torch's exporter takes seconds; the
-    parity check holds it to the torch head."""
-    head = head.eval()
-    options = head.options
-    norm = head.normalisation
-    weights = {
-        "population_mean": norm.population_mean,
-        "population_var": norm.population_var,
-        "hidden.weight": head.hidden[1].weight.T,
-        "hidden.bias": head.hidden[1].bias,
-        "embed.weight": head.embed.weight.T,
-        "embed.bias": head.embed.bias,
-        "classes": torch.nn.functional.normalize(head.emotion.weight, dim=1).T,
+    parity check holds it to the torch ensemble. Every head's weights are stacked on a
+    leading axis, so the heads run as one batched product per layer."""
+    ensemble = ensemble.eval()
+    heads = list(ensemble.heads)
+    options = ensemble.options
+
+    def stacked(part) -> np.ndarray:
+        return np.stack([part(head).detach().numpy() for head in heads]).astype(np.float32)
+
+    arrays = {
+        "population_mean": stacked(lambda h: h.normalisation.population_mean[None, :]),
+        "population_var": stacked(lambda h: h.normalisation.population_var[None, :]),
+        "hidden.weight": stacked(lambda h: h.hidden[1].weight.T),
+        "hidden.bias": stacked(lambda h: h.hidden[1].bias[None, :]),
+        "embed.weight": stacked(lambda h: h.embed.weight.T),
+        "embed.bias": stacked(lambda h: h.embed.bias[None, :]),
+        "classes": stacked(lambda h: torch.nn.functional.normalize(h.emotion.weight, dim=1).T),
     }
-    arrays = {k: v.detach().numpy().astype(np.float32) for k, v in weights.items()}
     arrays |= {
         "prior": np.array(options.speaker_prior_utterances, np.float32),
         "one": np.array(1.0, np.float32),
@@ -60,13 +64,16 @@ def head_graph(head: EmotionHead) -> onnx.ModelProto:
         "sqrt_half": np.array(np.sqrt(0.5), np.float32),
         "min_variance": np.array(1e-4, np.float32),
         "min_norm": np.array(1e-12, np.float32),
-        "scale": np.array(head.emotion.scale, np.float32),
+        "scale": np.array(heads[0].emotion.scale, np.float32),
+        "unit_length": np.array(1 / np.sqrt(len(heads)), np.float32),
         "last_axis": np.array([-1], np.int64),
+        "head_axis": np.array([0], np.int64),
+        "side_by_side": np.array([0, -1], np.int64),
     }
     node = helper.make_node
     x = FEATURES_OUTPUT_NAME
     total, squares, count = SPEAKER_INPUT_NAMES
-    if options.speaker_normalise:  # training.model.layers.SpeakerNormalisation
+    if options.speaker_normalise:  # training.model.layers.SpeakerNormalisation, per head
         nodes = [
             node("Unsqueeze", [count, "last_axis"], ["count_col"]),
             node("Add", ["count_col", "one"], ["count_self"]),
@@ -91,7 +98,7 @@ def head_graph(head: EmotionHead) -> onnx.ModelProto:
             node("Identity", ["population_mean"], ["mean"]),
             node("Identity", ["population_var"], ["variance"]),
         ]
-    nodes += [
+    nodes += [  # [heads, batch, ...] from here on
         node("Sub", [x, "mean"], ["centred"]),
         node("Sqrt", ["variance"], ["std"]),
         node("Div", ["centred", "std"], ["normalised"]),
@@ -106,11 +113,15 @@ def head_graph(head: EmotionHead) -> onnx.ModelProto:
         node("Add", ["embed_mm", "embed.bias"], ["embed_raw"]),
         node("ReduceL2", ["embed_raw", "last_axis"], ["embed_norm_raw"], keepdims=1),
         node("Max", ["embed_norm_raw", "min_norm"], ["embed_norm"]),
-        node("Div", ["embed_raw", "embed_norm"], [OUTPUT_NAMES[1]]),
-        node("MatMul", [OUTPUT_NAMES[1], "classes"], ["cosine"]),
-        node("Mul", ["cosine", "scale"], [OUTPUT_NAMES[0]]),
+        node("Div", ["embed_raw", "embed_norm"], ["head_embedding"]),
+        node("MatMul", ["head_embedding", "classes"], ["cosine"]),
+        node("Mul", ["cosine", "scale"], ["head_logits"]),
+        node("ReduceMean", ["head_logits", "head_axis"], [OUTPUT_NAMES[0]], keepdims=0),
+        node("Transpose", ["head_embedding"], ["embedding_by_row"], perm=[1, 0, 2]),
+        node("Reshape", ["embedding_by_row", "side_by_side"], ["embedding_joined"]),
+        node("Mul", ["embedding_joined", "unit_length"], [OUTPUT_NAMES[1]]),
     ]
-    dim, batch = head.input_dim, "batch"
+    dim, batch = ensemble.input_dim, "batch"
     inputs = [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, dim])]
     if options.speaker_normalise:
         inputs += [
@@ -118,8 +129,8 @@ def head_graph(head: EmotionHead) -> onnx.ModelProto:
             helper.make_tensor_value_info(squares, TensorProto.FLOAT, [batch, dim]),
             helper.make_tensor_value_info(count, TensorProto.FLOAT, [batch]),
         ]
-    classes = head.emotion.weight.shape[0]
-    return head_model("head", nodes, inputs, arrays, classes, options.embedding_dim)
+    classes = heads[0].emotion.weight.shape[0]
+    return head_model("head", nodes, inputs, arrays, classes, ensemble.embedding_dim)
 
 
 def head_model(
@@ -145,7 +156,7 @@ def head_model(
     return model
 
 
-def accurate_graph(encoder: Path, head: EmotionHead) -> onnx.ModelProto:
+def accurate_graph(encoder: Path, head: HeadEnsemble) -> onnx.ModelProto:
     """waveform (and speaker statistics) -> logits, embedding, features."""
     options = head.options
     return encoder_then(encoder, options.outputs, options.pad, head_graph(head), "head/")
@@ -199,7 +210,7 @@ def _rename(graph: onnx.GraphProto, names: dict[str, str]) -> None:
 
 def describe_accurate(
     encoder: Path,
-    head: EmotionHead,
+    head: HeadEnsemble,
     classes: Sequence[str],
     name: str,
     calibration: OodCalibration,
@@ -227,7 +238,7 @@ def describe_accurate(
             "date": date.today().isoformat(),
             "code_version": streamser.__version__,
         },
-        embedding_dim=options.embedding_dim,
+        embedding_dim=head.embedding_dim,
         speaker_normalisation=speaker,
     )
 
@@ -248,7 +259,7 @@ def encoder_frontend(encoder: Path, outputs: Sequence[str], pad: str) -> dict:
     }
 
 
-def parity_error(head: EmotionHead, path: Path, seed: int = 0) -> float:
+def parity_error(head: HeadEnsemble, path: Path, seed: int = 0) -> float:
     """Largest |logit| difference between the file and the torch head applied to the
     file's own `features`, over lengths from the shortest to past the window, a
     batch of two and (speaker-normalised) random speaker statistics."""
@@ -280,7 +291,7 @@ def parity_error(head: EmotionHead, path: Path, seed: int = 0) -> float:
 
 def export_accurate(
     encoder: Path,
-    head: EmotionHead,
+    head: HeadEnsemble,
     classes: Sequence[str],
     calibration: OodCalibration,
     path: Path,

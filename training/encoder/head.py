@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -54,7 +54,11 @@ class HeadOptions:
         around it too (`training.encoder.row.with_margins`).
     epochs, batch_size, learning_rate, weight_decay: AdamW on a cosine schedule.
     speaker_group_size: Batches hold runs of this many utterances of one speaker.
-    seed: Initialisation and batches.
+    seed: Initialisation and batches of the first head.
+    heads: Heads trained alike from seeds `seed`, `seed + 1`, ..., their logits averaged
+        (`HeadEnsemble`). One head's leave-one-speaker-out UA on EmoDB moved by up to
+        3.4 points with the seed alone (0.869 to 0.903, five seeds); an ensemble
+        does not depend on one draw, and its heads cost little beside the encoder.
     """
 
     outputs: tuple[str, ...] = (LAYER_OUTPUTS[1],)
@@ -77,6 +81,11 @@ class HeadOptions:
     weight_decay: float = 1e-2
     speaker_group_size: int = 8
     seed: int = 0
+    heads: int = 5
+
+    def __post_init__(self) -> None:
+        if self.heads < 1:
+            raise ValueError(f"heads {self.heads}: a head ensemble needs at least one head")
 
     @classmethod
     def from_dict(cls, data: dict) -> HeadOptions:
@@ -176,6 +185,32 @@ class EmotionHead(nn.Module):
         return logits, embedding
 
 
+class HeadEnsemble(nn.Module):
+    """Heads trained alike from different seeds (a deep ensemble, Lakshminarayanan et
+    al. 2017): the mean of their logits, and their embeddings side by side, scaled so
+    that the whole stays a unit vector whose cosine is the mean of the heads' cosines.
+
+    Every head reads the same encoder vector and speaker statistics; each keeps its
+    own population prior (a running statistic of its own batches)."""
+
+    def __init__(self, heads: Sequence[EmotionHead]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.options = heads[0].options
+        self.input_dim = heads[0].input_dim
+
+    @property
+    def embedding_dim(self) -> int:
+        return len(self.heads) * self.options.embedding_dim
+
+    def eval_forward(self, x: torch.Tensor, context) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference: (logits, embedding), the exported graph's computation."""
+        outputs = [head.eval_forward(x, context) for head in self.heads]
+        logits = torch.stack([logits for logits, _ in outputs]).mean(dim=0)
+        embedding = torch.cat([embedding for _, embedding in outputs], dim=1)
+        return logits, embedding / math.sqrt(len(outputs))
+
+
 def attribute_weights(options: HeadOptions) -> dict[str, float]:
     return {
         "gender": options.gender_weight,
@@ -189,23 +224,34 @@ def train_head(
     validation: HeadData | None,
     classes: Sequence[str],
     options: HeadOptions,
-) -> tuple[EmotionHead, dict]:
-    """Trains a head; returns it at the epoch with the best validation UA (the last
-    epoch without validation data) and a record of the run.
+) -> tuple[HeadEnsemble, dict]:
+    """Trains `options.heads` heads, each kept at its epoch with the best validation
+    UA (the last epoch without validation data); returns them as one ensemble and a
+    record of the run (each head's epoch, the ensemble's validation UA).
 
     On one torch thread: the matrices are small, and on a busy machine a second
     thread makes training many times slower, not faster."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(train, validation, classes, options)
+        runs = [
+            _train(train, validation, classes, replace(options, seed=options.seed + i))
+            for i in range(options.heads)
+        ]
     finally:
         torch.set_num_threads(threads)
+    ensemble = HeadEnsemble([head for head, _ in runs]).eval()
+    record = {"best_epochs": [epoch for _, epoch in runs]}
+    if validation is not None:
+        predicted = head_outputs(ensemble, validation.x, validation.speakers)[0].argmax(1)
+        record["validation_ua"] = unweighted_accuracy(validation.emotion, predicted)
+    return ensemble, record
 
 
 def _train(
     train: HeadData, validation: HeadData | None, classes: Sequence[str], options: HeadOptions
-) -> tuple[EmotionHead, dict]:
+) -> tuple[EmotionHead, int]:
+    """One head, at its best epoch; returns it and that epoch."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     weights = attribute_weights(options)
@@ -231,7 +277,6 @@ def _train(
     speaker_codes = {s: i for i, s in enumerate(sorted(set(train.speakers)))}
     speakers = torch.tensor([speaker_codes[s] for s in train.speakers])
     best = (-1.0, -1, copy.deepcopy(head.state_dict()))
-    history = []
     step = 0
     for epoch in range(options.epochs):
         head.train()
@@ -255,20 +300,16 @@ def _train(
         if validation is not None:
             predicted = head_outputs(head, validation.x, validation.speakers)[0].argmax(1)
             ua = unweighted_accuracy(validation.emotion, predicted)
-            history.append(ua)
             if ua >= best[0]:
                 best = (ua, epoch, copy.deepcopy(head.state_dict()))
-    if validation is not None:
-        head.load_state_dict(best[2])
-    head.eval()
-    record = {"best_epoch": best[1] if validation is not None else options.epochs - 1}
-    if validation is not None:
-        record["validation_ua"] = best[0]
-    return head, record
+    if validation is None:
+        return head.eval(), options.epochs - 1
+    head.load_state_dict(best[2])
+    return head.eval(), best[1]
 
 
 def head_outputs(
-    head: EmotionHead, x: np.ndarray, speakers: Sequence[str] | None
+    head: EmotionHead | HeadEnsemble, x: np.ndarray, speakers: Sequence[str] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits, embeddings) of vectors, each normalised with its speaker's *other*
     vectors in `x` (the offline reading, as `training.predict` does for the CNN)."""

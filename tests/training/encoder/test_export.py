@@ -46,6 +46,7 @@ def test_the_exported_model_runs_in_the_runtime_as_the_head_computes(tiny_encode
     assert model.metadata.max_seconds == 8.0
     assert model.metadata.frontend["leading_zeros_invariant"] is True
     assert model.metadata.training["head"]["hidden"] == 16
+    assert model.metadata.embedding_dim == HeadOptions().heads * 8  # the heads side by side
     speaker = SpeakerStatistics()
     first = model.infer(_speech(2.0, 1), speaker)
     second = model.infer(_speech(3.0, 2), speaker)

@@ -34,8 +34,33 @@ def test_a_head_learns_emotions_that_transfer_to_unseen_speakers():
     logits, embedding = head_outputs(head, test.x, test.speakers)
     assert unweighted_accuracy(test.emotion, logits.argmax(axis=1)) > 0.9
     assert np.allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
-    assert 0 <= record["best_epoch"] < options.epochs
+    assert len(record["best_epochs"]) == options.heads
+    assert all(0 <= epoch < options.epochs for epoch in record["best_epochs"])
     assert record["validation_ua"] > 0.9
+
+
+def test_an_ensemble_averages_heads_trained_from_consecutive_seeds():
+    options = HeadOptions(epochs=5, hidden=16, embedding_dim=8, heads=3, seed=7)
+    ensemble, record = train_head(_speakers(3, 0, 1.0), None, CLASSES, options)
+    assert [head.options.seed for head in ensemble.heads] == [7, 8, 9]
+    assert record["best_epochs"] == [4, 4, 4] and "validation_ua" not in record
+    test = _speakers(1, 2, 1.0)
+    logits, embedding = head_outputs(ensemble, test.x, test.speakers)
+    alone = [head_outputs(head, test.x, test.speakers) for head in ensemble.heads]
+    assert np.allclose(
+        logits, np.mean([head_logits for head_logits, _ in alone], axis=0), atol=1e-5
+    )
+    assert not np.allclose(alone[0][0], alone[1][0])  # the seeds made different heads
+    # One unit vector whose cosines are the mean of the heads' cosines.
+    assert embedding.shape[1] == 3 * 8 == ensemble.embedding_dim
+    assert np.allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
+    head_cosines = np.mean([e[0] @ e[1] for _, e in alone])
+    assert embedding[0] @ embedding[1] == pytest.approx(head_cosines, abs=1e-5)
+
+
+def test_an_ensemble_needs_a_head():
+    with pytest.raises(ValueError, match="at least one head"):
+        HeadOptions(heads=0)
 
 
 def test_speaker_normalisation_removes_what_a_voice_adds_to_every_emotion():
