@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,9 +94,9 @@ class AudioFormat:
         check_sample_rate(self.sample_rate_hz)
         check_channels(self.channels)
 
-    @property
+    @functools.cached_property
     def bytes_per_frame(self) -> int:
-        """Bytes of one sample for every channel."""
+        """Bytes of one sample for every channel (asked for on every decoded block)."""
         return self.channels * self.encoding.bytes_per_sample
 
     def describe(self) -> str:
@@ -126,6 +127,8 @@ def decode_samples(data: bytes | bytearray | memoryview, fmt: AudioFormat) -> np
             f"{len(data)} bytes is not a whole number of {fmt.bytes_per_frame}-byte frames"
         )
     raw = np.frombuffer(data, dtype=np.uint8)
+    if encoding is Encoding.MULAW:  # telephone audio, every message of a call: no chain
+        return g711.MULAW_TO_FLOAT32[raw].reshape(-1, fmt.channels)
     if encoding is Encoding.PCM_U8:
         samples = (raw.astype(np.float32) - 128.0) / 128.0
     elif encoding is Encoding.PCM_S8:
@@ -143,8 +146,6 @@ def decode_samples(data: bytes | bytearray | memoryview, fmt: AudioFormat) -> np
         samples = _finite_clipped(raw.view("<f4"))
     elif encoding is Encoding.FLOAT64:
         samples = _finite_clipped(raw.view("<f8"))
-    elif encoding is Encoding.MULAW:
-        samples = g711.MULAW_TO_FLOAT32[raw]
     elif encoding is Encoding.ALAW:
         samples = g711.ALAW_TO_FLOAT32[raw]
     else:  # pragma: no cover - exhaustive over Encoding
