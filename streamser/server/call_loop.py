@@ -183,22 +183,26 @@ async def _loop(ctx: Context, reader: Reader, stall: StallGuard, adapter: Adapte
                 return End("failed", CLOSE_POLICY)
             continue
         for action in actions:
-            if isinstance(action, End):
+            if isinstance(action, Audio):  # nearly every message: no call in between
+                call = adapter.call
+                assert call is not None, "an adapter sends audio only once its call is open"
+                if action.channel is None:
+                    await call.push_interleaved(action.data)
+                else:
+                    await call.push_channel(action.channel, action.data)
+            elif isinstance(action, End):
                 return action
-            await _act(ctx, stall, adapter, action)
+            else:
+                await _act(ctx, stall, adapter, action)
 
 
 async def _act(ctx: Context, stall: StallGuard, adapter: Adapter, action: Any) -> None:
+    """The actions other than audio and the end: opening the call, a gap."""
     if isinstance(action, Open):
         adapter.call = ctx.open_call(action.spec, adapter.emit, stall)
         await adapter.opened(adapter.call)
         return
     call = adapter.call
-    assert call is not None, "an adapter sends audio only once its call is open"
-    if isinstance(action, Audio):
-        if action.channel is None:
-            await call.push_interleaved(action.data)
-        else:
-            await call.push_channel(action.channel, action.data)
-    elif isinstance(action, Gap):
+    assert call is not None, "an adapter reports a gap only once its call is open"
+    if isinstance(action, Gap):
         await call.skip(action.seconds)
