@@ -33,6 +33,7 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
+from streamser.server import app
 from streamser.server.app import Server
 from streamser.server.auth import (
     sign_audiohook,
@@ -287,6 +288,23 @@ def test_twilio_signature_behind_a_proxy_uses_the_public_url(loaded_model):
 
     received, code = serve(loaded_model, go, twilio_auth_token="tw", public_url=public)
     assert code == 1000 and received == []
+
+
+def test_a_message_larger_than_one_socket_read_arrives_whole(loaded_model):
+    audio = two_channels()
+    chunked = list(native_messages(audio))
+    whole = [chunked[0], b"".join(m for m in chunked if isinstance(m, bytes)), chunked[-1]]
+    assert len(whole[1]) > app.READ_BYTES
+
+    async def go(server, url):
+        return await replay(url + "/v1/stream", whole), await replay(url + "/v1/stream", chunked)
+
+    limits = Limits(max_message_bytes=256 * 1024)
+    ((at_once, code), (in_messages, _)) = serve(loaded_model, go, limits=limits)
+    assert code == 1000
+    check_call(at_once, ["agent", "customer"])
+    key = [(e["stream"], e["seq"], e["start"], e["end"]) for e in utterances(at_once)]
+    assert key == [(e["stream"], e["seq"], e["start"], e["end"]) for e in utterances(in_messages)]
 
 
 def test_oversized_and_malformed_messages_get_errors_and_the_call_goes_on(loaded_model):
