@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 FRAME_S = 0.02
+FRAME_BYTES = int(FRAME_S * 8000) * 2
+"""One message of a call: 20 ms of 8 kHz mu-law, two channels interleaved."""
 API_KEY = "loadtest"
 PHASES = 16
 """Calls start at this many evenly spaced points of the demo loop: independent calls do
@@ -64,7 +66,6 @@ async def call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
 async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -> dict:
     from websockets.asyncio.client import connect
 
-    frame_bytes = int(FRAME_S * 8000) * 2
     latencies, delays, late, events, summary = [], [], 0, 0, None
     arrivals: dict[tuple, float] = {}
     began = float("inf")
@@ -106,13 +107,13 @@ async def _stream_call(port: int, call_id: str, audio: bytes, start_at: float) -
                             "participant": {}, "media": [media]})  # fmt: skip
         reading = asyncio.ensure_future(reader())
         began = time.monotonic()
-        for k, offset in enumerate(range(0, len(audio), frame_bytes)):
+        for k, offset in enumerate(range(0, len(audio), FRAME_BYTES)):
             due = began + k * FRAME_S
             now = time.monotonic()
             if now > due + 0.1:
                 late += 1
             await asyncio.sleep(max(0.0, due - now))
-            await ws.send(audio[offset : offset + frame_bytes])
+            await ws.send(audio[offset : offset + FRAME_BYTES])
         await send("close", {"reason": "end"})
         await asyncio.wait_for(reading, 30)
     return {
@@ -163,6 +164,12 @@ def cpu_seconds(pid: int) -> float:
         fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's main thread alone, in nanoseconds' precision: for
+    `serve`, its event loop (inference runs on other threads)."""
+    return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e9
 
 
 def rss_mb(pid: int) -> float:
