@@ -56,9 +56,12 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_MESSAGES = 4
 """Messages `websockets` buffers per connection before it stops reading the socket."""
 READ_BYTES = 64 * 1024
-"""What each read of a connection's socket asks for. asyncio asks for 256 KiB, which is
-above glibc's mmap threshold: every read, nearly always of one 20 ms message, mapped a
-fresh buffer and gave it back (12 us a read against 1 us at 64 KiB on this machine)."""
+"""What each read of a connection's socket asks for. asyncio asks for 256 KiB, above
+glibc's initial mmap threshold (128 KiB): while the threshold stays there (a process
+that has freed no larger block, or one that fixes it with mallopt) every read, nearly
+always of one 20 ms message, maps a fresh buffer and gives it back: 12 us a read
+against 1 us at 64 KiB (docs/BENCHMARKS.md). Once glibc has raised the threshold the
+two cost the same."""
 DRAIN_TIMEOUT_S = 30.0
 """Graceful shutdown waits this long for calls to flush and send their summaries."""
 HAND_ON_TIMEOUT_S = 5.0
