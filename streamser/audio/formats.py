@@ -127,8 +127,9 @@ def decode_samples(data: bytes | bytearray | memoryview, fmt: AudioFormat) -> np
             f"{len(data)} bytes is not a whole number of {fmt.bytes_per_frame}-byte frames"
         )
     raw = np.frombuffer(data, dtype=np.uint8)
-    if encoding is Encoding.MULAW:  # telephone audio, every message of a call: no chain
-        return g711.MULAW_TO_FLOAT32[raw].reshape(-1, fmt.channels)
+    if encoding is Encoding.MULAW:  # every message of a telephone call: no chain of tests,
+        # and `take` rather than indexing (0.9 against 1.3 us for a 20 ms stereo message)
+        return g711.MULAW_TO_FLOAT32.take(raw).reshape(-1, fmt.channels)
     if encoding is Encoding.PCM_U8:
         samples = (raw.astype(np.float32) - 128.0) / 128.0
     elif encoding is Encoding.PCM_S8:
