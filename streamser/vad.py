@@ -100,6 +100,8 @@ class WebRtcVad:
             return [bool(self.is_speech(frame)) for frame in frames]
         process, handle, data = self._process, self._vad._vad, memoryview(samples).cast("B")
         step = 2 * FRAME_SAMPLES
+        if len(data) == step:  # a 20 ms call message completes at most one frame
+            return [bool(process(handle, SAMPLE_RATE_HZ, data, FRAME_SAMPLES))]
         return [
             bool(process(handle, SAMPLE_RATE_HZ, data[i : i + step], FRAME_SAMPLES))
             for i in range(0, len(data), step)
