@@ -186,7 +186,10 @@ def run(args: argparse.Namespace) -> int:
     if args.processes > 1 and args.port == 0:
         raise StreamserError("--processes needs a fixed --port (each process binds it)")
     _check_on_this_machine(args)
+    from streamser.allocator import keep_large_buffers_out_of_heap
     from streamser.models import resolve_model
+
+    keep_large_buffers_out_of_heap()  # before any call allocates; forked workers inherit it
 
     model_path = resolve_model(args.model)
     model_options = ModelOptions(gpu=args.gpu)
