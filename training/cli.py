@@ -213,7 +213,12 @@ def _cross_validate(args: argparse.Namespace) -> int:
         CrossValidationPlan,
         EncoderRow,
     )
-    from training.crossval_report import markdown_table, print_report, selective_table
+    from training.crossval_report import (
+        markdown_table,
+        print_report,
+        readings_table,
+        selective_table,
+    )
     from training.encoder.head import HeadOptions
 
     data = tuple(d for d in [args.model, *args.data] if d is not None)
@@ -248,9 +253,8 @@ def _cross_validate(args: argparse.Namespace) -> int:
     output = args.output or Path("runs/cv") / f"{len(classes)}-class"
     report = CrossValidation(plan, rows, output, jobs=args.jobs).run()
     print_report(report)
-    (output / "crossval.md").write_text(
-        markdown_table(report) + "\n\n" + selective_table(report) + "\n"
-    )
+    tables = [markdown_table(report), selective_table(report), readings_table(report)]
+    (output / "crossval.md").write_text("\n\n".join(t for t in tables if t) + "\n")
     return 0
 
 

@@ -45,6 +45,7 @@ from training.folds import (
     through_telephone,
 )
 from training.metrics import confusion, plot_confusion, unweighted_accuracy, weighted_accuracy
+from training.predict import OTHER_READINGS
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ def score_fold(checkpoint: Path, data, classes: Sequence[str]) -> FoldResult:
         result.predicted[channel] = logits.argmax(axis=1).tolist()
         result.logits[channel] = logits.tolist()
         result.scores[channel] = ood_score("mahalanobis", logits, embeddings, calibration).tolist()
+        for reading in OTHER_READINGS if predictor.speaker_normalised else ():
+            logits, _ = predictor.predict(clips, speakers_of(data.test), reading)
+            result.readings.setdefault(reading, {})[channel] = logits.argmax(axis=1).tolist()
     return result
 
 
@@ -212,6 +216,27 @@ def summarise(
         recall={c: float(r) for c, r in zip(classes, recall, strict=True)},
         confusion=matrix.tolist(),
     )
+
+
+def reading_summary(results: Sequence[FoldResult]) -> dict:
+    """UA mean ± std over folds per reading (`training.predict.READINGS`) and channel:
+    how much a stream must hear of its speaker before the offline numbers hold."""
+    summary = {}
+    for reading in ("offline", *OTHER_READINGS):
+        summary[reading] = {}
+        for channel in CHANNELS:
+            uas = [
+                unweighted_accuracy(
+                    r.true,
+                    r.predicted[channel] if reading == "offline" else r.readings[reading][channel],
+                )
+                for r in results
+            ]
+            summary[reading][channel] = {
+                "ua_mean": statistics.mean(uas),
+                "ua_std": statistics.stdev(uas) if len(uas) > 1 else 0.0,
+            }
+    return summary
 
 
 class CrossValidation:
@@ -364,6 +389,11 @@ class CrossValidation:
             },
             "summaries": [asdict(s) for s in summaries],
             "selective": selective,
+            "readings": {
+                name: reading_summary(fold_results)
+                for name, fold_results in results.items()
+                if fold_results and all(r.readings for r in fold_results)
+            },
         }
 
     def _selective(self, row: str, results: Sequence[FoldResult]) -> dict:

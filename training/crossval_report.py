@@ -37,6 +37,48 @@ def selective_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+READING_COLUMNS = {
+    "offline": "offline (all other utterances)",
+    "stream": "as a stream (earlier utterances)",
+    "fresh": "fresh stream (none)",
+}
+"""The readings of `training.predict.READINGS`, named by what normalises an utterance."""
+
+
+def readings_table(report: dict) -> str:
+    """UA per speaker-normalised row, channel and reading, as a Markdown table."""
+    readings = report.get("readings", {})
+    if not readings:
+        return ""
+    lines = [
+        "| row | channel | " + " | ".join(READING_COLUMNS.values()) + " |",
+        "| --- | --- |" + " --- |" * len(READING_COLUMNS),
+    ]
+    for row, by_reading in readings.items():
+        for channel in by_reading["offline"]:
+            cells = [
+                f"{by_reading[r][channel]['ua_mean']:.3f} ± {by_reading[r][channel]['ua_std']:.3f}"
+                for r in READING_COLUMNS
+            ]
+            lines.append(f"| {row} | {channel} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readings_section(report: dict) -> str:
+    """The readings table with what it measures, for a model card ("" without readings)."""
+    table = readings_table(report)
+    if not table:
+        return ""
+    return (
+        "How much of a voice a stream needs: the rows above normalise each test utterance\n"
+        "with all of its speaker's other utterances (the offline reading), which a live\n"
+        "stream cannot do. The same fold models, reading each test speaker as one stream in a\n"
+        "seeded random order (each utterance normalised with the earlier ones, gathered by the\n"
+        "runtime's own speaker statistics) and each utterance as a fresh stream of its own (the\n"
+        "population prior alone, as for one file per run), UA:\n\n" + table + "\n\n"
+    )
+
+
 def print_report(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -66,4 +108,5 @@ def compact_report(report: dict) -> dict:
             row: {channel: {"mean": gate["mean"]} for channel, gate in channels.items()}
             for row, channels in report["selective"].items()
         },
+        "readings": report.get("readings", {}),
     }

@@ -80,7 +80,9 @@ class CrossValidationPlan:
 @dataclass
 class FoldResult:
     """One row's predictions in one fold, per channel: class indices, and for MSAC-SERNet
-    rows the logits, the gate's scores and its threshold."""
+    rows the logits, the gate's scores and its threshold. `predicted` is the offline
+    reading of a speaker-normalised row; `readings` holds its other readings
+    (`training.predict.READINGS`), per reading and channel."""
 
     fold: int
     true: list[int]
@@ -90,6 +92,7 @@ class FoldResult:
     threshold: float | None = None
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+    readings: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 def load_plan_data(plan: CrossValidationPlan) -> tuple[list[Utterance], list[Utterance]]:

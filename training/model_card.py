@@ -8,7 +8,7 @@ from string import Template
 import onnxruntime
 
 from streamser.metadata import METADATA_KEY, ModelMetadata
-from training.crossval_report import markdown_table, selective_table
+from training.crossval_report import markdown_table, readings_section, selective_table
 from training.quantise import MAX_UA_CHANGE
 from training.real_speech import REAL_SPEECH_SOURCES
 
@@ -68,7 +68,7 @@ $cv7
 
 $verdict
 
-## The gate on real speech
+$readings## The gate on real speech
 
 Per fold, a gate (the Mahalanobis score of the embedding, threshold at 95 % TPR on the
 fold's validation speaker) is judged by its risk-coverage curve: AURC (lower is better)
@@ -171,6 +171,7 @@ def write_model_card(summary: dict, model_path: Path, card_path: Path) -> Path:
         cv7=markdown_table(cv7),
         verdict=verdict(cv4, cv7, summary["shipped"]["variant"]),
         selective=selective_table(cv4),
+        readings=readings_section(cv4),
         real_speech=real_speech_table(summary["real_speech"]),
         cross_domain=cross_domain_rows(summary["cross_domain"]),
         weights=weights(summary.get("int8")),

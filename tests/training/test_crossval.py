@@ -23,7 +23,7 @@ from training.crossval import (
     speaker_folds,
     summarise,
 )
-from training.crossval_report import markdown_table, selective_table
+from training.crossval_report import markdown_table, readings_table, selective_table
 
 
 def _utterances(speakers: int, per_speaker: int = 2) -> list[Utterance]:
@@ -76,7 +76,10 @@ def test_scores_are_averaged_over_folds_and_confusions_pooled():
 def test_a_cross_validation_run_scores_every_row_and_resumes(tiny_corpus, tmp_path):
     plan = CrossValidationPlan(data=(str(tiny_corpus),), classes=FOUR_CLASS)
     rows = [
-        CnnRow("cnn", {"epochs": 1, "crop_seconds": 0.5, "batch_size": 16}),
+        CnnRow(
+            "cnn",
+            {"epochs": 1, "crop_seconds": 0.5, "batch_size": 16, "speaker_normalise": True},
+        ),
         ClassicRow("egemaps-logreg", ClassicOptions(kind="logreg")),
     ]
     report = CrossValidation(plan, rows, tmp_path, jobs=1).run()
@@ -100,6 +103,15 @@ def test_a_cross_validation_run_scores_every_row_and_resumes(tiny_corpus, tmp_pa
     assert 0.0 < gate["mean"]["threshold_coverage"] <= 1.0
     assert (tmp_path / "risk-coverage-cnn.png").stat().st_size > 0
     assert "| cnn | telephone |" in selective_table(report)
+    # A speaker-normalised row is also read as a live stream and as fresh streams.
+    assert set(report["readings"]) == {"cnn"}
+    readings = report["readings"]["cnn"]
+    assert set(readings) == {"offline", "stream", "fresh"}
+    for channel in ("wideband", "telephone"):
+        offline = summaries[("cnn", channel)]["ua_mean"]
+        assert readings["offline"][channel]["ua_mean"] == pytest.approx(offline)
+        assert all(0.0 <= readings[r][channel]["ua_mean"] <= 1.0 for r in readings)
+    assert "| cnn | telephone |" in readings_table(report)
 
     # A finished fold is read back, not retrained: rewrite one and see it reported.
     fold_file = tmp_path / "cnn" / "fold00.json"

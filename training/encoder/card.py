@@ -17,7 +17,12 @@ import numpy as np
 
 from streamser.metadata import ModelMetadata
 from training.corpora import Utterance
-from training.crossval_report import compact_report, markdown_table, selective_table
+from training.crossval_report import (
+    compact_report,
+    markdown_table,
+    readings_section,
+    selective_table,
+)
 from training.encoder.fetch import ATTRIBUTION
 from training.model_card import cross_domain_rows, real_speech_table
 
@@ -195,7 +200,7 @@ validation speaker), 4 classes:
 
 $selective
 
-## Cross-domain
+$readings## Cross-domain
 
 | trained on | tested on | UA wideband | UA telephone |
 | --- | --- | --- | --- |
@@ -232,7 +237,7 @@ $ood_table
   actors). `--ood-tpr` or `--ood-method` trade guesses for abstentions.
 - Languages: German (real) and English (synthetic) taught the head; the encoder heard
   23 languages.
-- It costs about ten times the fast model per utterance (`bin/bench --frontier`) and
+- It costs several times the fast model per utterance (`bin/bench --frontier`) and
   hears at most 8 s of an utterance (the encoder's window; longer ones keep their centre).
 
 ## Licences and attributions
@@ -291,6 +296,7 @@ def render(summary: dict, model_path: Path) -> str:
         cv4x=markdown_table(summary["crossval"]["4-class-with-synthemo"]),
         cv7=markdown_table(summary["crossval"]["7-class"]),
         selective=selective_table(summary["crossval"]["4-class"]),
+        readings=readings_section(summary["crossval"]["4-class"]),
         cross_domain=cross_domain_rows(summary["cross_domain"]),
         real_speech=real_speech_table(summary["real_speech"]),
         ood_table=summary["ood_table"],

@@ -309,13 +309,17 @@ def _train(
 
 
 def head_outputs(
-    head: EmotionHead | HeadEnsemble, x: np.ndarray, speakers: Sequence[str] | None
+    head: EmotionHead | HeadEnsemble,
+    x: np.ndarray,
+    speakers: Sequence[str] | None,
+    reading: str = "offline",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(logits, embeddings) of vectors, each normalised with its speaker's *other*
-    vectors in `x` (the offline reading, as `training.predict` does for the CNN)."""
+    """(logits, embeddings) of vectors, each normalised with the speaker statistics
+    `reading` gives it (`training.predict.READINGS`, as for the CNN)."""
     head.eval()
     features = torch.from_numpy(np.asarray(x, dtype=np.float32))
-    context = tuple(torch.from_numpy(a).float() for a in speaker_contexts(x, speakers))
+    arrays = speaker_contexts(x, speakers, reading)
+    context = tuple(torch.from_numpy(a).float() for a in arrays)
     with torch.no_grad():
         logits, embedding = head.eval_forward(features, context)
     return logits.numpy(), embedding.numpy()

@@ -26,6 +26,7 @@ from training.corpora import Utterance
 from training.data import LabelSpace, attribute_value
 from training.encoder.head import ATTRIBUTES, HeadData, HeadOptions, head_outputs, train_head
 from training.folds import CHANNELS, CrossValidationPlan, Fold, FoldResult, through_telephone
+from training.predict import OTHER_READINGS
 
 log = logging.getLogger(__name__)
 
@@ -206,5 +207,8 @@ def run_encoder_fold(
         result.predicted[channel] = logits.argmax(axis=1).tolist()
         result.logits[channel] = logits.tolist()
         result.scores[channel] = ood_score("mahalanobis", logits, embeddings, calibration).tolist()
+        for reading in OTHER_READINGS if options.speaker_normalise else ():
+            logits, _ = head_outputs(head, x, test_speakers, reading)
+            result.readings.setdefault(reading, {})[channel] = logits.argmax(axis=1).tolist()
     result.seconds = time.perf_counter() - started
     return result

@@ -12,7 +12,7 @@ from streamser.speaker import SpeakerStatistics
 from training.model.layers import SpeakerNormalisation
 from training.model.msac_sernet import ModelConfig, MSACSERNet, batch_context
 from training.onnx_writer import describe_model, export_onnx
-from training.predict import speaker_contexts
+from training.predict import READINGS, speaker_contexts
 
 
 def _context(features: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -150,3 +150,34 @@ def test_the_gate_of_a_speaker_normalised_model_reads_its_pooled_features(
     assert gate.decide(inference.logits, inference.features).score == pytest.approx(expected[0])
     means = calibration.params["class_means"]
     assert means["shape"] == [4, network.config.pooled_dim]  # class means of the features
+
+
+def test_a_stream_reading_knows_only_the_utterances_heard_before():
+    rng = np.random.default_rng(1)
+    features = rng.standard_normal((7, 3))
+    speakers = ["a", "b", "a", "a", "b", "a", "b"]
+    total, squares, count = speaker_contexts(features, speakers, "stream")
+    offline = speaker_contexts(features, speakers, "offline")
+    for speaker in ("a", "b"):
+        members = [i for i, s in enumerate(speakers) if s == speaker]
+        # Each speaker is one stream: its utterances come in some order, each knowing
+        # those before it, the last one knowing all the others (the offline reading).
+        order = sorted(members, key=lambda i: count[i])
+        assert [count[i] for i in order] == list(range(len(members)))
+        for position, i in enumerate(order):
+            before = features[order[:position]]
+            assert np.allclose(total[i], before.sum(axis=0))
+            assert np.allclose(squares[i], (before**2).sum(axis=0))
+        last = order[-1]
+        assert np.allclose(total[last], offline[0][last])
+    again = speaker_contexts(features, speakers, "stream")
+    assert all(np.array_equal(a, b) for a, b in zip(again, (total, squares, count), strict=True))
+
+
+def test_a_fresh_reading_leaves_every_utterance_to_the_prior():
+    features = np.ones((4, 2))
+    for part in speaker_contexts(features, ["a"] * 4, "fresh"):
+        assert not part.any()
+    assert set(READINGS) == {"offline", "stream", "fresh"}
+    with pytest.raises(ValueError, match="reading 'later'"):
+        speaker_contexts(features, ["a"] * 4, "later")
