@@ -12,7 +12,7 @@ from streamser.speaker import SpeakerStatistics
 from training.model.layers import SpeakerNormalisation
 from training.model.msac_sernet import ModelConfig, MSACSERNet, batch_context
 from training.onnx_writer import describe_model, export_onnx
-from training.predict import READINGS, speaker_contexts
+from training.predict import READINGS, predict, speaker_contexts
 
 
 def _context(features: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -181,3 +181,21 @@ def test_a_fresh_reading_leaves_every_utterance_to_the_prior():
     assert set(READINGS) == {"offline", "stream", "fresh"}
     with pytest.raises(ValueError, match="reading 'later'"):
         speaker_contexts(features, ["a"] * 4, "later")
+
+
+def test_the_stream_reading_is_what_the_runtime_answers_on_one_stream(speaker_model):
+    network, model = speaker_model
+    rng = np.random.default_rng(2)
+    clips = [np.round(3000 * rng.standard_normal(16000)).astype(np.int16) for _ in range(5)]
+    logits, _ = predict(network, clips, 30.0, ["caller"] * len(clips), "stream")
+    pooled = np.concatenate(
+        [
+            network.pooled(torch.from_numpy(c.astype(np.float32) / 32768)[None]).detach().numpy()
+            for c in clips
+        ]
+    )
+    order = np.argsort(speaker_contexts(pooled, ["caller"] * len(clips), "stream")[2])
+    statistics = SpeakerStatistics()
+    for i in order:  # the order the reading heard them in, through the runtime
+        heard = model.infer(clips[i].astype(np.float32) / 32768, statistics)
+        np.testing.assert_allclose(heard.logits, logits[i], atol=1e-3)
