@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 import tomllib
 
+from streamser.constants import SAMPLE_RATE_HZ
 from streamser.errors import StreamserError
 from streamser.labels import FOUR_CLASS
 from training.augment import AugmentConfig
@@ -40,6 +41,44 @@ class AttributeControl:
     @classmethod
     def off(cls) -> AttributeControl:
         return cls(gender_weight=0.0, speaker_weight=0.0, corpus_weight=0.0)
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Attributes:
+    sample_rate_hz: Rate of the input waveform.
+    n_fft: FFT size in samples (25 ms at 16 kHz).
+    hop_samples: Hop between frames (10 ms).
+    n_mels: Mel bands.
+    f_min_hz, f_max_hz: Band edges of the filterbank.
+    log_floor: Added before the log so silence stays finite.
+    normalise: Per-utterance mean/variance normalisation: "global" (all bands
+        together, keeps spectral shape), "band" (each band, also removes the
+        channel's spectral colouring) or "none".
+    """
+
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    n_fft: int = 400
+    hop_samples: int = 160
+    n_mels: int = 64
+    f_min_hz: float = 20.0
+    f_max_hz: float = 8000.0
+    log_floor: float = 1e-6
+    normalise: str = "global"
+
+    def __post_init__(self) -> None:
+        if self.normalise not in ("global", "band", "none"):
+            raise ValueError(f"normalise={self.normalise!r}: expected global, band or none")
+        if not 0 <= self.f_min_hz < self.f_max_hz <= self.sample_rate_hz / 2:
+            raise ValueError("need 0 <= f_min_hz < f_max_hz <= sample_rate_hz / 2")
+
+    @property
+    def min_samples(self) -> int:
+        """Reflect padding needs more than n_fft/2 samples."""
+        return self.n_fft // 2 + 1
+
+    def to_metadata(self) -> dict:
+        return {"type": "log-mel", **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -100,6 +139,7 @@ class TrainConfig:
         random subset of its group, so the network learns from 0 to size - 1 known
         utterances, as a live stream warms up.
     distill: Learn from the accurate tier as a teacher too (None: labels only).
+    frontend: The network's log-mel settings; `[frontend]` in TOML.
     """
 
     data: tuple[str, ...] = ()
@@ -126,6 +166,7 @@ class TrainConfig:
     speaker_prior_utterances: float = 4.0
     speaker_group_size: int = 8
     distill: DistillConfig | None = None
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -155,6 +196,8 @@ class TrainConfig:
             for key in _AUGMENT_TUPLE_FIELDS & set(augment):
                 augment[key] = tuple(augment[key])  # TOML and JSON give lists
             data["augment"] = AugmentConfig(**augment)
+        if isinstance(data.get("frontend"), dict):
+            data["frontend"] = FrontendConfig(**data["frontend"])
         if isinstance(data.get("distill"), dict):
             distill = dict(data["distill"])
             if "unlabelled" in distill:

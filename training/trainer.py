@@ -72,6 +72,7 @@ def model_config_for(config: TrainConfig, labels: LabelSpace) -> ModelConfig:
         attributes=tuple(heads),
         speaker_normalise=config.speaker_normalise,
         speaker_prior_utterances=config.speaker_prior_utterances,
+        frontend=config.frontend,
     )
 
 

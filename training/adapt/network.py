@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.model.frontend import FrontendConfig, LogMelFrontend
+from training.config import FrontendConfig
+from training.model.frontend import LogMelFrontend
 
 FEATURES = ("log-mel", "encoder")
 """What the network reads: pooled log-mel maps, or frozen encoder vectors."""

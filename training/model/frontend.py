@@ -13,53 +13,13 @@ tilt, a voice-quality cue that separates angry from sad speech.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import librosa
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from streamser.constants import SAMPLE_RATE_HZ
-
-
-@dataclass(frozen=True)
-class FrontendConfig:
-    """Attributes:
-    sample_rate_hz: Rate of the input waveform.
-    n_fft: FFT size in samples (25 ms at 16 kHz).
-    hop_samples: Hop between frames (10 ms).
-    n_mels: Mel bands.
-    f_min_hz, f_max_hz: Band edges of the filterbank.
-    log_floor: Added before the log so silence stays finite.
-    normalise: Per-utterance mean/variance normalisation: "global" (all bands
-        together, keeps spectral shape), "band" (each band, also removes the
-        channel's spectral colouring) or "none".
-    """
-
-    sample_rate_hz: int = SAMPLE_RATE_HZ
-    n_fft: int = 400
-    hop_samples: int = 160
-    n_mels: int = 64
-    f_min_hz: float = 20.0
-    f_max_hz: float = 8000.0
-    log_floor: float = 1e-6
-    normalise: str = "global"
-
-    def __post_init__(self) -> None:
-        if self.normalise not in ("global", "band", "none"):
-            raise ValueError(f"normalise={self.normalise!r}: expected global, band or none")
-        if not 0 <= self.f_min_hz < self.f_max_hz <= self.sample_rate_hz / 2:
-            raise ValueError("need 0 <= f_min_hz < f_max_hz <= sample_rate_hz / 2")
-
-    @property
-    def min_samples(self) -> int:
-        """Reflect padding needs more than n_fft/2 samples."""
-        return self.n_fft // 2 + 1
-
-    def to_metadata(self) -> dict:
-        return {"type": "log-mel", **asdict(self)}
+from training.config import FrontendConfig
 
 
 def mel_filterbank(config: FrontendConfig) -> np.ndarray:
@@ -100,8 +60,9 @@ class PowerSpectrogram(nn.Module):
 class LogMelFrontend(nn.Module):
     """[batch, samples] float waveform -> [batch, n_mels, frames] normalised log-mel."""
 
-    def __init__(self, config: FrontendConfig = FrontendConfig()) -> None:
+    def __init__(self, config: FrontendConfig | None = None) -> None:
         super().__init__()
+        config = config or FrontendConfig()
         self.config = config
         self.spectrogram = PowerSpectrogram(config.n_fft, config.hop_samples)
         self.register_buffer(

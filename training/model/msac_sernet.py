@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.model.frontend import FrontendConfig, LogMelFrontend
+from training.config import FrontendConfig
+from training.model.frontend import LogMelFrontend
 from training.model.layers import (
     AdditiveMarginSoftmax,
     AttentiveStatisticsPooling,

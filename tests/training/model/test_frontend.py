@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.model.frontend import FrontendConfig, LogMelFrontend
+from training.config import FrontendConfig
+from training.model.frontend import LogMelFrontend
 
 
 @pytest.mark.parametrize("seconds", [0.1, 1.0, 3.3])
@@ -63,3 +64,19 @@ def test_level_does_not_change_normalised_features():
     np.testing.assert_allclose(
         frontend(waveform).numpy(), frontend(waveform * 8).numpy(), atol=1e-2
     )
+
+
+def test_a_band_limited_frontend_hears_nothing_outside_its_band():
+    """The telephone band (300-3400 Hz) the bundled variant hears: tones below and above
+    it leave the mel power more than 30 dB under one inside it (what remains is the
+    window's leakage)."""
+    frontend = LogMelFrontend(FrontendConfig(f_min_hz=300.0, f_max_hz=3400.0))
+    t = np.arange(16000) / 16000
+
+    def power(hz: float) -> float:
+        tone = (0.1 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+        return float(frontend.mel_power(torch.from_numpy(tone)[None]).sum())
+
+    inside = power(1000.0)
+    assert power(120.0) < 1e-3 * inside
+    assert power(6000.0) < 1e-3 * inside
