@@ -54,10 +54,11 @@ MODEL_NAME = "msac-sernet-real-4"
 
 VARIANTS_DIR = Path(__file__).parent / "variants"
 SHIPPED_VARIANT = "msac-speaker-norm"
-ABLATION = (SHIPPED_VARIANT, "msac", "speaker-norm")
+ABLATION = (SHIPPED_VARIANT, "msac", "speaker-norm", "msac-speaker-norm-fullband")
 """The ablation: AM-softmax throughout; attribute control (MSAC) and speaker
-normalisation each switched off once. Each is a TrainConfig in `variants/NAME.toml`,
-which `streamser evaluate --cv loso --variant` takes as well."""
+normalisation each switched off once, and the full band (20-8000 Hz) heard instead of
+the telephone band. Each is a TrainConfig in `variants/NAME.toml`, which `streamser
+evaluate --cv loso --variant` takes as well."""
 
 
 def variant(name: str) -> dict:

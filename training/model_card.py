@@ -27,6 +27,7 @@ below as what it does on speakers it never heard from the same corpus.
 | labels | $labels |
 | input | mono float32 waveform, 16 kHz, $min_seconds s to $max_seconds s (longer: centre crop) |
 | outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d, L2-normalised) |
+| front end | $frontend |
 | network | MSAC-SERNet, $loss, attribute control: $msac |
 | weights | $weights |
 | speaker normalisation | $speaker |
@@ -58,7 +59,8 @@ wideband audio only, so their telephone rows show what the line does to a classi
 the network trains with a simulated telephone line among its augmentations.
 
 **4 classes** (the ablation: `$shipped` is what ships; `msac` lacks speaker
-normalisation, `speaker-norm` lacks attribute control):
+normalisation, `speaker-norm` lacks attribute control, `$shipped-fullband` hears the full
+band, 20-8000 Hz, where the others hear the telephone band):
 
 $cv4
 
@@ -151,6 +153,7 @@ def write_model_card(summary: dict, model_path: Path, card_path: Path) -> Path:
         embedding_dim=metadata.embedding_dim,
         loss=metadata.training.get("loss"),
         msac=", ".join(metadata.training.get("msac", [])) or "off",
+        frontend=frontend(metadata.frontend),
         speaker=(
             f"on: pooled features standardised per stream, prior worth "
             f"{speaker.prior_utterances:g} utterances"
@@ -193,6 +196,17 @@ def _ua(report: dict, row: str, channel: str = "wideband") -> float:
     return next(
         s["ua_mean"] for s in report["summaries"] if s["row"] == row and s["channel"] == channel
     )
+
+
+def frontend(settings: dict) -> str:
+    """The log-mel settings in words; the band is what decides how a call sounds to it."""
+    from training.channel import TELEPHONE_BAND_HZ
+
+    low, high = settings["f_min_hz"], settings["f_max_hz"]
+    band = f"{low:g}-{high:g} Hz"
+    if (low, high) == TELEPHONE_BAND_HZ:
+        band += ", the telephone band: a call and a wideband recording sound alike to it"
+    return f"log-mel, {settings['n_mels']} bands over {band}"
 
 
 def verdict(cv4: dict, cv7: dict, shipped: str) -> str:

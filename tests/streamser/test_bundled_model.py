@@ -51,11 +51,13 @@ def test_the_shipped_gate_rejects_non_speech_that_msp_would_accept():
     shipped = ood["calibration"]["method"]
     assert shipped == EmotionModel.load(path).metadata.ood.method
     fpr = {(r["ood_set"], r["method"]): r["fpr_at_95_tpr"] for r in ood["rows"]}
-    assert fpr[("non-speech", shipped)] < 0.1 < fpr[("non-speech", "msp")]
+    # MSP accepts nearly all of it; the shipped score a small share (the card gives it
+    # exactly, and docs/OOD.md which sounds get through).
+    assert fpr[("non-speech", shipped)] < 0.2 < 0.9 < fpr[("non-speech", "msp")]
     accepted = next(
         r["accepted"] for r in ood["rows"] if (r["ood_set"], r["method"]) == ("non-speech", shipped)
     )
-    assert accepted < 0.1  # the model card gives the exact share
+    assert accepted < 0.2
     card = (path.parent / "MODEL_CARD.md").read_text()
     assert f"**{shipped}** (shipped)" in card
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from streamser.labels import FOUR_CLASS
-from training.config import TrainConfig
+from training.channel import TELEPHONE_BAND_HZ
+from training.config import FrontendConfig, TrainConfig
 from training.corpora import Utterance
 from training.default_model import (
     ABLATION,
@@ -20,6 +23,7 @@ def _config(name: str) -> TrainConfig:
 
 def test_each_ablation_row_switches_off_one_thing_of_the_shipped_variant():
     shipped = _config(SHIPPED_VARIANT)
+    assert _config("msac").frontend == _config("speaker-norm").frontend == shipped.frontend
     assert shipped.speaker_normalise and shipped.msac.speaker_weight > 0
     without_speaker_norm = _config("msac")
     without_msac = _config("speaker-norm")
@@ -27,12 +31,20 @@ def test_each_ablation_row_switches_off_one_thing_of_the_shipped_variant():
     assert without_speaker_norm.msac == shipped.msac
     assert without_msac.speaker_normalise
     assert without_msac.msac.gender_weight == without_msac.msac.speaker_weight == 0
-    assert set(ABLATION) == {SHIPPED_VARIANT, "msac", "speaker-norm"}
+    assert set(ABLATION) == {SHIPPED_VARIANT, "msac", "speaker-norm", "msac-speaker-norm-fullband"}
+    fullband = _config("msac-speaker-norm-fullband")
+    assert fullband.frontend == FrontendConfig()
+    assert dataclasses.replace(fullband, frontend=shipped.frontend) == shipped
     for name in ABLATION:  # the same training budget for every row
         assert (_config(name).epochs, _config(name).crop_seconds) == (
             shipped.epochs,
             shipped.crop_seconds,
         )
+
+
+def test_the_shipped_variant_hears_the_telephone_band_whatever_the_channel():
+    frontend = _config(SHIPPED_VARIANT).frontend
+    assert (frontend.f_min_hz, frontend.f_max_hz) == TELEPHONE_BAND_HZ
 
 
 def test_the_shipped_run_validates_on_real_voices_it_never_trains_on():
