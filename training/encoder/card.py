@@ -168,8 +168,8 @@ training data and on unlabelled real speech of $fit_voices other voices, it acce
 $ood_tpr of held-out utterances of EmoDB's validation speakers and of $calibrate_voices \
 further real voices (wideband, through a telephone line and with the runtime segmenter's \
 margins) |
-| cost | $cost_cpu ms of CPU per 3 s utterance on one thread ($cost_wall ms wall on a busy \
-machine); `bin/bench` compares the tiers |
+| cost | $cost_cpu ms of CPU per 3 s utterance on one thread ($cost_wall ms of wall \
+time, which other load on the machine lengthens); `bin/bench` compares the tiers |
 
 ## Against the fast model
 
