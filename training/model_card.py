@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from string import Template
 
 import onnxruntime
 
 from streamser.metadata import METADATA_KEY, ModelMetadata
+from training.channel import TELEPHONE_BAND_HZ
+from training.config import FrontendConfig
 from training.crossval_report import markdown_table, readings_section, selective_table
 from training.quantise import MAX_UA_CHANGE
 from training.real_speech import REAL_SPEECH_SOURCES
@@ -60,7 +63,7 @@ the network trains with a simulated telephone line among its augmentations.
 
 **4 classes** (the ablation: `$shipped` is what ships; `msac` lacks speaker
 normalisation, `speaker-norm` lacks attribute control, `$shipped-fullband` hears the full
-band, 20-8000 Hz, where the others hear the telephone band):
+band, $full_band, where the others hear the telephone band):
 
 $cv4
 
@@ -154,6 +157,7 @@ def write_model_card(summary: dict, model_path: Path, card_path: Path) -> Path:
         loss=metadata.training.get("loss"),
         msac=", ".join(metadata.training.get("msac", [])) or "off",
         frontend=frontend(metadata.frontend),
+        full_band=_band(asdict(FrontendConfig())),
         speaker=(
             f"on: pooled features standardised per stream, prior worth "
             f"{speaker.prior_utterances:g} utterances"
@@ -200,13 +204,14 @@ def _ua(report: dict, row: str, channel: str = "wideband") -> float:
 
 def frontend(settings: dict) -> str:
     """The log-mel settings in words; the band is what decides how a call sounds to it."""
-    from training.channel import TELEPHONE_BAND_HZ
-
-    low, high = settings["f_min_hz"], settings["f_max_hz"]
-    band = f"{low:g}-{high:g} Hz"
-    if (low, high) == TELEPHONE_BAND_HZ:
+    band = _band(settings)
+    if (settings["f_min_hz"], settings["f_max_hz"]) == TELEPHONE_BAND_HZ:
         band += ", the telephone band: a call and a wideband recording sound alike to it"
     return f"log-mel, {settings['n_mels']} bands over {band}"
+
+
+def _band(settings: dict) -> str:
+    return f"{settings['f_min_hz']:g}-{settings['f_max_hz']:g} Hz"
 
 
 def verdict(cv4: dict, cv7: dict, shipped: str) -> str:
