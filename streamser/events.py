@@ -34,17 +34,24 @@ class OodReport:
     method: Score method.
     score: The utterance's score (higher = more in-distribution).
     threshold: The score below which an utterance is `uncertain`.
+    voiced_share: The share of the utterance's loud frames that are voiced (None: not
+        measured).
+    min_voiced_share: Below it an utterance is `uncertain` as not speech (0: no test).
     """
 
     method: str
     score: float
     threshold: float
+    voiced_share: float | None = None
+    min_voiced_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "score": _round(self.score, 4),
             "threshold": _round(self.threshold, 4),
+            "voiced_share": None if self.voiced_share is None else _round(self.voiced_share, 3),
+            "min_voiced_share": self.min_voiced_share,
         }
 
 

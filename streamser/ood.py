@@ -18,6 +18,7 @@ import numpy as np
 
 from streamser.errors import ModelError
 from streamser.metadata import OOD_METHODS, OodCalibration, decode_array
+from streamser.voicing import MIN_VOICED_SHARE, voiced_share
 
 if TYPE_CHECKING:
     from streamser.model import Inference
@@ -122,10 +123,14 @@ class OodOptions:
         tpr: Target share of in-distribution utterances accepted; None keeps the
             model's threshold. Either override takes the threshold from the
             model's `id_quantiles`, so the model must carry them for that method.
+        min_voiced_share: The share of an utterance's loud frames that must be
+            voiced (`streamser.voicing`) for it to count as speech; 0 turns the
+            test off. It holds for every model, so it is an option, not calibration.
     """
 
     method: str | None = None
     tpr: float | None = None
+    min_voiced_share: float = MIN_VOICED_SHARE
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in OOD_METHODS:
@@ -134,6 +139,8 @@ class OodOptions:
             )
         if self.tpr is not None and not 0 < self.tpr <= 1:
             raise ValueError(f"OOD true-positive rate {self.tpr} is outside (0, 1]")
+        if not 0 <= self.min_voiced_share <= 1:
+            raise ValueError(f"minimum voiced share {self.min_voiced_share} is outside [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -142,17 +149,27 @@ class OodDecision:
     method: The score method applied.
     score: This utterance's score.
     threshold: Scores below it are out of distribution.
-    accepted: `score >= threshold`.
+    voiced_share: The share of its loud frames that are voiced; None when the
+        decision did not look at the audio.
+    min_voiced_share: Less is not speech (0: the test is off).
+    accepted: `score >= threshold`, and the utterance is voiced enough.
     """
 
     method: str
     score: float
     threshold: float
     accepted: bool
+    voiced_share: float | None = None
+    min_voiced_share: float = 0.0
 
 
 class OodGate:
-    """Applies one calibration to one utterance at a time; immutable and thread-safe."""
+    """Applies one calibration to one utterance at a time; immutable and thread-safe.
+
+    Two tests, both needed: the model's score says the utterance looks like what the
+    model was trained on, the voicing test that it is speech at all (a model's
+    features can place modulated noise among voices).
+    """
 
     def __init__(self, calibration: OodCalibration, options: OodOptions = OodOptions()) -> None:
         """Raises:
@@ -176,25 +193,43 @@ class OodGate:
                 raise ModelError(f"OOD quantiles for {self.method!r}: {error}") from None
         self._score = _scorer(self.method, calibration)
         self.vector = calibration.vector
+        self.min_voiced_share = options.min_voiced_share
 
-    def decide(self, logits: np.ndarray, embedding: np.ndarray) -> OodDecision:
+    def decide(
+        self, logits: np.ndarray, embedding: np.ndarray, samples: np.ndarray | None = None
+    ) -> OodDecision:
         """One utterance's `[classes]` logits and `[dim]` embedding -> its decision.
 
-        `embedding` is the model output named by `self.vector` (the calibration's)."""
+        `embedding` is the model output named by `self.vector` (the calibration's).
+        `samples`, the utterance itself (float, 16 kHz), add the voicing test; without
+        them the decision is the score's alone, as in calibration, which has vectors."""
         score = float(self._score(logits, embedding))
         if not np.isfinite(score):
             score = float("-inf")  # a broken output is never "in distribution"
-        return OodDecision(self.method, score, self.threshold, score >= self.threshold)
+        accepted = score >= self.threshold
+        voiced = None
+        if samples is not None and self.min_voiced_share > 0:
+            voiced = voiced_share(samples)
+            accepted = accepted and voiced >= self.min_voiced_share
+        return OodDecision(
+            self.method, score, self.threshold, accepted, voiced, self.min_voiced_share
+        )
 
-    def judge(self, inference: Inference) -> OodDecision:
-        """`decide` on a model's outputs, with the vector the calibration names."""
+    def judge(self, inference: Inference, samples: np.ndarray) -> OodDecision:
+        """`decide` on a model's outputs, with the vector the calibration names, and
+        on `samples`, the audio the model heard."""
         vector = inference.features if self.vector == "features" else inference.embedding
         if vector is None:
             raise ModelError("the gate reads 'features', which this model does not output")
-        return self.decide(inference.logits, vector)
+        return self.decide(inference.logits, vector, samples)
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "threshold": self.threshold, "tpr": self.tpr}
+        return {
+            "method": self.method,
+            "threshold": self.threshold,
+            "tpr": self.tpr,
+            "min_voiced_share": self.min_voiced_share,
+        }
 
 
 def _scorer(method: str, calibration: OodCalibration):

@@ -66,9 +66,10 @@ class Worker:
             front.counters.dropped += 1
             return self._event(job, front, status=DROPPED, reason=job.dropped or REASON_OVERRUN)
         try:
-            inference = self.model.infer(int16_to_float(samples), front.speaker)
+            audio = int16_to_float(samples)
+            inference = self.model.infer(audio, front.speaker)
             probabilities = softmax(inference.logits)
-            decision = self.gate.judge(inference)
+            decision = self.gate.judge(inference, audio)
         except Exception as error:  # one utterance lost, never the stream
             self._log_failure(job, front, error)
             front.counters.dropped += 1
@@ -88,7 +89,13 @@ class Worker:
             scores={
                 label: float(p) for label, p in zip(self.model.labels, probabilities, strict=True)
             },
-            ood=OodReport(decision.method, decision.score, decision.threshold),
+            ood=OodReport(
+                decision.method,
+                decision.score,
+                decision.threshold,
+                decision.voiced_share,
+                decision.min_voiced_share,
+            ),
         )
 
     def _log_failure(self, job: Job, front: StreamFront, error: Exception) -> None:

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.model_card import write_model_card
     from training.neutral_check import real_speech_check
     from training.ood.evaluate_model import evaluate_exported
-    from training.ood.report import fpr_summary, write_json
+    from training.ood.report import card_tables, write_json
     from training.ood.sets import SET_NAMES
 
     float_path = export_checkpoint(
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "crossval": {name: compact_report(report) for name, report in reports.items()},
         "int8": int8,
         "cross_domain": cross_domain,
-        "ood_table": fpr_summary(ood),
+        "ood_table": card_tables(ood),
         "real_speech": real_speech_check(model_path),
         "minutes": (time.perf_counter() - started) / 60,
     }

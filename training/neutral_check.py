@@ -33,23 +33,28 @@ UNCERTAIN = "uncertain"
 
 
 def label_shares(model_path: Path, utterances: list[Utterance]) -> dict:
-    """Per speaker: the share of segmented utterances given each label or `uncertain`."""
+    """Per speaker: the share of segmented utterances given each label or `uncertain`,
+    and the share the gate's voicing test alone would call not speech."""
     model = EmotionModel.load(model_path)
     gate = OodGate(model.metadata.ood)
     counts: dict[str, Counter] = {}
+    unvoiced: Counter = Counter()
     streams: dict[str, SpeakerStatistics] = {}
     for utterance in utterances:
         speaker = streams.setdefault(utterance.speaker, SpeakerStatistics())
         tally = counts.setdefault(utterance.speaker, Counter())
         for span in segment(load_mono(utterance.path)):
-            inference = model.infer(int16_to_float(span), speaker)
-            decision = gate.judge(inference)
+            audio = int16_to_float(span)
+            inference = model.infer(audio, speaker)
+            decision = gate.judge(inference, audio)
             label = model.labels[int(np.argmax(inference.logits))]
             tally[label if decision.accepted else UNCERTAIN] += 1
+            unvoiced[utterance.speaker] += decision.voiced_share < decision.min_voiced_share
     return {
         speaker: {
             "utterances": sum(tally.values()),
             "shares": {k: v / sum(tally.values()) for k, v in sorted(tally.items())},
+            "not_voiced": unvoiced[speaker] / sum(tally.values()),
         }
         for speaker, tally in counts.items()
     }
@@ -64,6 +69,7 @@ def real_speech_check(model_path: Path) -> dict:
     lines = label_shares(model_path, hedgewars_lines())
     accepted = [(1.0 - r["shares"].get(UNCERTAIN, 0.0)) * r["utterances"] for r in lines.values()]
     total = sum(r["utterances"] for r in lines.values())
+    not_voiced = sum(r["not_voiced"] * r["utterances"] for r in lines.values())
     per_pack = {
         speaker: {"utterances": r["utterances"], "accepted": 1.0 - r["shares"].get(UNCERTAIN, 0.0)}
         for speaker, r in lines.items()
@@ -73,6 +79,7 @@ def real_speech_check(model_path: Path) -> dict:
         "game_lines": {
             "utterances": total,
             "accepted": sum(accepted) / max(total, 1),
+            "not_voiced": not_voiced / max(total, 1),
             "speakers": per_pack,
         },
     }

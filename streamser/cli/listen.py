@@ -37,6 +37,7 @@ from streamser.vad import VAD_KINDS, VadOptions
 
 _SEGMENTER = SegmenterOptions()
 _VAD = VadOptions()
+_OOD = OodOptions()
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +94,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="T",
         help="accept this share of in-distribution speech (default: the model's calibration)",
+    )
+    model.add_argument(
+        "--min-voiced",
+        type=float,
+        default=_OOD.min_voiced_share,
+        metavar="SHARE",
+        help="call utterances with fewer voiced frames not speech, 0 to 1; 0: never "
+        f"(default {_OOD.min_voiced_share})",
     )
 
     vad = parser.add_argument_group("segmentation")
@@ -165,7 +174,9 @@ def _options(args: argparse.Namespace) -> RecognizerOptions:
                 min_speech_ms=args.min_speech_ms,
                 max_utterance_ms=args.max_utterance_ms,
             ),
-            ood=OodOptions(method=args.ood_method, tpr=args.ood_tpr),
+            ood=OodOptions(
+                method=args.ood_method, tpr=args.ood_tpr, min_voiced_share=args.min_voiced
+            ),
             ring_s=args.ring_seconds,
             stats_interval_s=args.stats_interval,
         )

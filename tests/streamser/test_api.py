@@ -20,7 +20,7 @@ from streamser.model import ModelOptions
 from streamser.runtime import Run
 
 SIGNATURES = {
-    "Recognizer": "(model: 'EmotionModel | str | os.PathLike | None' = None, options: 'RecognizerOptions' = RecognizerOptions(segmenter=SegmenterOptions(vad=VadOptions(kind='webrtc', aggressiveness=2, silero_threshold=0.5), pre_roll_ms=300, start_window_ms=240, start_ratio=0.6, hangover_ms=300, stop_ratio=0.9, min_speech_ms=300, max_utterance_ms=8000), ood=OodOptions(method=None, tpr=None), ring_s=60.0, stats_interval_s=10.0), model_options: 'ModelOptions' = ModelOptions(threads=1, gpu=False, memory_arena=True, batch=None)) -> 'None'",
+    "Recognizer": "(model: 'EmotionModel | str | os.PathLike | None' = None, options: 'RecognizerOptions' = RecognizerOptions(segmenter=SegmenterOptions(vad=VadOptions(kind='webrtc', aggressiveness=2, silero_threshold=0.5), pre_roll_ms=300, start_window_ms=240, start_ratio=0.6, hangover_ms=300, stop_ratio=0.9, min_speech_ms=300, max_utterance_ms=8000), ood=OodOptions(method=None, tpr=None, min_voiced_share=0.2), ring_s=60.0, stats_interval_s=10.0), model_options: 'ModelOptions' = ModelOptions(threads=1, gpu=False, memory_arena=True, batch=None)) -> 'None'",
     "Recognizer.stream": "(self, name: 'str' = 'ch0') -> 'StreamRecognizer'",
     "Recognizer.start": "(self, source: 'Source | str | os.PathLike') -> 'Run'",
     "Recognizer.iter_events": "(self, source: 'Source | str | os.PathLike') -> 'Iterator[Event]'",
@@ -39,7 +39,7 @@ OPTION_FIELDS = {
         "min_speech_ms", "max_utterance_ms",
     ],
     VadOptions: ["kind", "aggressiveness", "silero_threshold"],
-    OodOptions: ["method", "tpr"],
+    OodOptions: ["method", "tpr", "min_voiced_share"],
     ModelOptions: ["threads", "gpu", "memory_arena", "batch"],
 }  # fmt: skip
 

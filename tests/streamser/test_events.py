@@ -31,7 +31,7 @@ def utterance(**overrides) -> UtteranceEvent:
         label="happy",
         confidence=0.8,
         scores={"happy": 0.8, "sad": 0.2},
-        ood=OodReport("energy", 4.2, 1.0),
+        ood=OodReport("energy", 4.2, 1.0, voiced_share=0.61234, min_voiced_share=0.2),
         latency_ms=3.14159,
         model="abc123",
     )
@@ -44,7 +44,13 @@ def test_utterance_has_exactly_the_design_fields():
     assert data["schema"] == EVENT_SCHEMA == "streamser.event/1"
     assert data["type"] == "utterance"
     assert (data["start"], data["latency_ms"]) == (1.235, 3.14)
-    assert data["ood"] == {"method": "energy", "score": 4.2, "threshold": 1.0}
+    assert data["ood"] == {
+        "method": "energy",
+        "score": 4.2,
+        "threshold": 1.0,
+        "voiced_share": 0.612,
+        "min_voiced_share": 0.2,
+    }
 
 
 def test_dropped_and_uncertain_withhold_the_label_but_keep_the_keys():

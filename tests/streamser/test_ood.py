@@ -88,6 +88,30 @@ def test_gate_uses_the_calibrated_threshold_and_reports_the_decision():
     assert not rejected.accepted and rejected.score < 2.0
 
 
+def test_gate_turns_away_what_is_not_voiced_however_well_it_scores(speechlike):
+    gate = OodGate(calibration())
+    noise = np.random.default_rng(0).standard_normal(len(speechlike)).astype(np.float32) * 0.1
+    heard = gate.decide(CONFIDENT, np.zeros(2), noise)
+    assert heard.score >= heard.threshold and not heard.accepted
+    assert heard.voiced_share < heard.min_voiced_share == OodOptions().min_voiced_share
+    voice = gate.decide(CONFIDENT, np.zeros(2), speechlike)
+    assert voice.accepted and voice.voiced_share > 0.9
+
+
+def test_gate_without_audio_or_with_the_test_off_decides_on_the_score_alone(speechlike):
+    noise = np.random.default_rng(0).standard_normal(len(speechlike)).astype(np.float32) * 0.1
+    off = OodGate(calibration(), OodOptions(min_voiced_share=0.0)).decide(
+        CONFIDENT, np.zeros(2), noise
+    )
+    assert off.accepted and off.voiced_share is None
+    assert OodGate(calibration()).decide(CONFIDENT, np.zeros(2)).accepted
+
+
+def test_the_minimum_voiced_share_is_a_share():
+    with pytest.raises(ValueError, match=r"minimum voiced share 1\.5 is outside"):
+        OodOptions(min_voiced_share=1.5)
+
+
 def test_gate_switches_method_and_tpr_through_the_quantiles():
     gate = OodGate(calibration(), OodOptions(method="msp", tpr=0.5))
     assert gate.threshold == pytest.approx(0.6)

@@ -166,7 +166,19 @@ def test_options_are_echoed_in_the_summary(recognizer, speech):
     options = summary.to_dict()["options"]
     assert options["segmenter"]["hangover_ms"] == 300
     assert options["segmenter"]["vad"]["kind"] == "webrtc"
-    assert options["ood"] == {"method": "energy", "threshold": 0.0, "tpr": 0.95}
+    assert options["ood"] == {
+        "method": "energy",
+        "threshold": 0.0,
+        "tpr": 0.95,
+        "min_voiced_share": 0.2,
+    }
+
+
+def test_every_utterance_says_how_voiced_it_was(recognizer, speech):
+    stream = recognizer.stream()
+    for event in stream.process(speech) + stream.flush():
+        assert event.ood.min_voiced_share == 0.2
+        assert event.ood.voiced_share > 0.9  # a harmonic source, as voices are
 
 
 def test_ring_must_hold_the_longest_utterance():

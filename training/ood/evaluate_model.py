@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streamser.audio.formats import int16_to_float
 from streamser.metadata import OodCalibration
+from streamser.voicing import voiced_share
 from training.ood.evaluation import OodEvaluation, Outputs, evaluate_ood
 from training.ood.sets import OodSet, OodSetOptions, build_set
 
@@ -63,11 +65,13 @@ class RuntimePredictor:
 
 def outputs_for(predictor, audio: Sequence[np.ndarray], emotions: Sequence[str | None]) -> Outputs:
     """A predictor's (`RuntimePredictor` or `training.predict.EmotionPredictor`) outputs
-    with class indices."""
-    logits, embeddings = predictor.predict(list(audio))
+    with class indices, and how voiced each utterance is (the gate's other test)."""
+    audio = list(audio)
+    logits, embeddings = predictor.predict(audio)
     labels = predictor.labels
     true = np.array([labels.index(e) if e in labels else -1 for e in emotions])
-    return Outputs(logits, embeddings, true)
+    voiced = np.array([voiced_share(int16_to_float(a)) for a in audio])
+    return Outputs(logits, embeddings, true, voiced=voiced)
 
 
 def onnx_calibration(path: Path) -> OodCalibration:

@@ -23,6 +23,7 @@ import numpy as np
 
 from streamser.metadata import OodCalibration
 from streamser.ood import msp, ood_score, threshold_for_tpr
+from streamser.voicing import MIN_VOICED_SHARE
 from training.ood.calibration import id_quantiles
 from training.ood.metrics import OodMetrics, ood_metrics
 from training.ood.sets import OodSet
@@ -57,6 +58,9 @@ class Outputs:
         true: Class index per utterance, -1 where the model's labels do not apply.
         extra: Method -> per-utterance scores computed elsewhere (ODIN with input
             perturbation needs the torch model: `training.ood.odin`).
+        voiced: Per utterance, the share of its loud frames that are voiced
+            (`streamser.voicing`); None: the audio was not at hand, and the gate's
+            voicing test is left out.
     """
 
     logits: np.ndarray
@@ -64,6 +68,13 @@ class Outputs:
     true: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     """Scores of methods the logits and embedding cannot give (`odin_perturbed`)."""
+    voiced: np.ndarray | None = None
+
+    def speech(self, min_voiced_share: float) -> np.ndarray:
+        """Which utterances pass the gate's voicing test."""
+        if self.voiced is None or min_voiced_share <= 0:
+            return np.ones(len(self.true), dtype=bool)
+        return self.voiced >= min_voiced_share
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,8 @@ class OodRow:
     shift: str
     metrics: OodMetrics
     accepted: float | None
-    """Share of the OOD set accepted at the calibrated threshold (None: no threshold)."""
+    """Share of the OOD set the gate accepts: at the calibrated threshold and, where
+    the audio was at hand, voiced enough (None: no threshold)."""
     accuracy_all: float | None = None
     """Covariate sets, whose labels apply: accuracy on the whole set."""
     accuracy_accepted: float | None = None
@@ -92,7 +104,7 @@ class GateRow:
     Attributes:
         threshold: From the calibration's ID quantiles at its TPR (None: the
             calibration has no quantiles for this method).
-        id_accepted: Share of ID positives accepted.
+        id_accepted: Share of ID positives accepted (the score and the voicing test).
         accuracy_all: Accuracy on every ID positive.
         accuracy_accepted: Accuracy on the accepted ones (None if none accepted).
     """
@@ -177,8 +189,13 @@ def evaluate_ood(
     ood_sets: Sequence[tuple[OodSet, Outputs]],
     validation_logits: np.ndarray | None = None,
     validation_extra: dict[str, np.ndarray] | None = None,
+    min_voiced_share: float = MIN_VOICED_SHARE,
 ) -> OodEvaluation:
     """Every available method on every OOD set, and the gate at the calibrated thresholds.
+
+    Detection metrics (AUROC, FPR at 95 % TPR) rank the scores alone; what the gate
+    accepts also takes the voicing test the runtime applies (`min_voiced_share`),
+    wherever the outputs carry it.
 
     Args:
         model: Name of the model for the report.
@@ -206,10 +223,11 @@ def evaluate_ood(
     id_scores = {m: scores_of(m, positives) for m in methods}
     rows = []
     for ood_set, outputs in ood_sets:
+        speech = outputs.speech(min_voiced_share)
         for m in methods:
             scores = scores_of(m, outputs)
             limit = limits[m]
-            kept = None if limit is None else scores >= limit
+            kept = None if limit is None else (scores >= limit) & speech
             all_, accepted = _accuracies(outputs, kept)
             rows.append(
                 OodRow(
@@ -222,11 +240,19 @@ def evaluate_ood(
                     accuracy_accepted=accepted,
                 )
             )
+
+    def shipped_accepts(outputs: Outputs) -> np.ndarray | None:
+        limit = limits.get(calibration.method)
+        if limit is None:
+            return None
+        return (scores_of(calibration.method, outputs) >= limit) & outputs.speech(min_voiced_share)
+
     correct = positives.logits.argmax(axis=1) == positives.true
     gate = []
+    id_speech = positives.speech(min_voiced_share)
     for m in methods:
         limit = limits[m]
-        kept = None if limit is None else id_scores[m] >= limit
+        kept = None if limit is None else (id_scores[m] >= limit) & id_speech
         gate.append(
             GateRow(
                 method=m,
@@ -246,6 +272,7 @@ def evaluate_ood(
             "method": calibration.method,
             "tpr": calibration.tpr,
             "temperature": calibration.temperature,
+            "min_voiced_share": min_voiced_share,
         },
         sets=[
             {
@@ -253,12 +280,35 @@ def evaluate_ood(
                 "shift": s.shift,
                 "description": s.description,
                 "utterances": len(s.audio),
+                "voiced": None if o.voiced is None else float(o.speech(min_voiced_share).mean()),
+                "kinds": _by_kind(
+                    s, None if o.voiced is None else o.speech(min_voiced_share), shipped_accepts(o)
+                ),
             }
-            for s, _ in ood_sets
+            for s, o in ood_sets
         ],
         rows=rows,
         gate=gate,
     )
+
+
+def _by_kind(ood_set: OodSet, voiced: np.ndarray | None, accepted: np.ndarray | None) -> list[dict]:
+    """Per kind of sound in the set (`OodSet.kinds`): how many, the share voiced enough
+    and the share the shipped gate accepts. Empty for sets of one kind."""
+    kinds = np.array(ood_set.kinds)
+
+    def share(passed: np.ndarray | None, mine: np.ndarray) -> float | None:
+        return None if passed is None else float(passed[mine].mean())
+
+    return [
+        {
+            "kind": kind,
+            "utterances": int((kinds == kind).sum()),
+            "voiced": share(voiced, kinds == kind),
+            "accepted": share(accepted, kinds == kind),
+        }
+        for kind in dict.fromkeys(ood_set.kinds)
+    ]
 
 
 def _accuracies(outputs: Outputs, kept: np.ndarray | None) -> tuple[float | None, float | None]:

@@ -135,14 +135,16 @@ def write_reports(evaluation: OodEvaluation, stem: Path) -> None:
 
 
 def fpr_summary(evaluation: OodEvaluation) -> str:
-    """One row per OOD set, FPR@95TPR per method (shipped method in bold), for a model card."""
+    """One row per OOD set, FPR@95TPR per method (shipped method in bold), for a model card;
+    `voiced` is the share that passes the gate's voicing test, whatever its score."""
     methods = list(dict.fromkeys(r.method for r in evaluation.rows))
     shipped = evaluation.calibration["method"]
     sizes = {s["name"]: s["utterances"] for s in evaluation.sets}
+    voiced = {s["name"]: s.get("voiced") for s in evaluation.sets}
     header = [f"**{m}** (shipped)" if m == shipped else m for m in methods]
     lines = [
-        "| OOD set | shift | n | " + " | ".join(header) + " | shipped gate accepts |",
-        "|---|---|---:|" + "---:|" * len(methods) + "---:|",
+        "| OOD set | shift | n | " + " | ".join(header) + " | voiced | shipped gate accepts |",
+        "|---|---|---:|" + "---:|" * len(methods) + "---:|---:|",
     ]
     by_set: dict[str, dict[str, OodRow]] = {}
     for row in evaluation.rows:
@@ -155,6 +157,35 @@ def fpr_summary(evaluation: OodEvaluation) -> str:
         lines.append(
             f"| {name} | {shift} | {sizes[name]} | "
             + " | ".join(fprs)
-            + f" | {'-' if accepted is None else f'{accepted:.0%}'} |"
+            + f" | {_share(voiced[name])} | {_share(accepted)} |"
         )
     return "\n".join(lines)
+
+
+def card_tables(evaluation: OodEvaluation) -> str:
+    """What a model card shows of the OOD evaluation: `fpr_summary`, then `kinds_table`."""
+    return (
+        fpr_summary(evaluation)
+        + "\n\nBy kind of sound (the segmenter's spans of each kind of clip):\n\n"
+        + kinds_table(evaluation)
+    )
+
+
+def kinds_table(evaluation: OodEvaluation) -> str:
+    """Per kind of sound of the sets that have kinds (non-speech): how many VAD spans,
+    the share voiced enough and the share the shipped gate accepts, for a model card."""
+    lines = [
+        "| OOD set | kind | n | voiced | shipped gate accepts |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for ood_set in evaluation.sets:
+        for kind in ood_set.get("kinds", []):
+            lines.append(
+                f"| {ood_set['name']} | {kind['kind']} | {kind['utterances']} | "
+                f"{_share(kind['voiced'])} | {_share(kind['accepted'])} |"
+            )
+    return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"

@@ -40,6 +40,8 @@ ID_ENGINES = ("espeak-ng", "flite", "festival")
 UNSEEN_ENGINE = "pico"
 SET_NAMES = ("unseen-emotions", "non-speech", "unseen-engine", "unseen-language", "telephone")
 SYSTEM_SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
+MUSIC = "music"
+SYSTEM_SOUND = "desktop sound"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class OodSet:
         audio: int16 utterances at the canonical rate.
         emotions: Per utterance, its emotion where the model's labels apply
             (covariate sets), else None.
+        kinds: Per utterance, what sound it is ("music", "syllable-rate noise", ...),
+            so reports can say which sounds get through; empty for sets of one kind.
     """
 
     name: str
@@ -93,10 +97,13 @@ class OodSet:
     description: str
     audio: tuple[np.ndarray, ...]
     emotions: tuple[str | None, ...]
+    kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.audio) != len(self.emotions) or not self.audio:
             raise ValueError(f"OOD set {self.name!r} is empty or has a label per clip mismatch")
+        if self.kinds and len(self.kinds) != len(self.audio):
+            raise ValueError(f"OOD set {self.name!r} has a kind per clip mismatch")
 
 
 def build_set(name: str, cache: Path, options: OodSetOptions = OodSetOptions()) -> OodSet:
@@ -214,7 +221,8 @@ def non_speech_set(count: int, music_count: int, seed: int) -> OodSet:
     synthetic = synthetic_sounds(count, seed)
     music = [audio for _, audio in render_pieces(music_count, seed)]
     system = system_sounds()
-    audio = synthetic + music + system
+    audio = [clip for _, clip in synthetic] + music + system
+    kinds = [kind for kind, _ in synthetic] + [MUSIC] * len(music) + [SYSTEM_SOUND] * len(system)
     return OodSet(
         "non-speech",
         "semantic",
@@ -223,6 +231,7 @@ def non_speech_set(count: int, music_count: int, seed: int) -> OodSet:
         f"instruments; {len(system)} freedesktop alert sounds",
         tuple(audio),
         (None,) * len(audio),
+        tuple(kinds),
     )
 
 
@@ -238,19 +247,21 @@ def system_sounds() -> list[np.ndarray]:
     return [load_mono(path) for path in paths if not path.name.startswith("audio-channel-")]
 
 
-def synthetic_sounds(count: int, seed: int) -> list[np.ndarray]:
-    """Made with numpy alone, so they are the same wherever they are built."""
+def synthetic_sounds(count: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """(kind, int16 clip) pairs, the kinds in turn; made with numpy alone, so they are
+    the same wherever they are built."""
     rng = np.random.default_rng([seed, 4242])
-    kinds = (_noise_burst, _tone, _chord, _sweep, _clicks, _am_noise)
-    audio = []
+    makers = list(_SYNTHETIC_KINDS.items())
+    sounds = []
     for index in range(count):
         seconds = float(rng.uniform(1.0, 3.0))
         n = int(seconds * SAMPLE_RATE_HZ)
-        x = kinds[index % len(kinds)](n, rng)
+        kind, make = makers[index % len(makers)]
+        x = make(n, rng)
         x = _fade(x / max(float(np.abs(x).max()), 1e-9), 0.01)
         level_db = float(rng.uniform(-20.0, -6.0))  # peak level, like the speech corpora
-        audio.append(float_to_int16((10 ** (level_db / 20) * x).astype(np.float32)))
-    return audio
+        sounds.append((kind, float_to_int16((10 ** (level_db / 20) * x).astype(np.float32))))
+    return sounds
 
 
 def segment(clip: np.ndarray, options: SegmenterOptions | None = None) -> list[np.ndarray]:
@@ -276,6 +287,11 @@ def vad_spans(clips: OodSet) -> OodSet:
     per_clip = [segment(clip) for clip in clips.audio]
     spans = tuple(span for found in per_clip for span in found)
     passed = sum(bool(found) for found in per_clip)
+    kinds = ()
+    if clips.kinds:
+        kinds = tuple(
+            kind for kind, found in zip(clips.kinds, per_clip, strict=True) for _ in found
+        )
     return OodSet(
         clips.name,
         clips.shift,
@@ -283,6 +299,7 @@ def vad_spans(clips: OodSet) -> OodSet:
         f"{len(clips.audio)} clips the runtime segmenter triggered on",
         spans,
         (None,) * len(spans),
+        kinds,
     )
 
 
@@ -348,6 +365,17 @@ def _clicks(n: int, rng: np.random.Generator) -> np.ndarray:
     for start in range(int(rng.integers(0, period)), n - 200, period):
         x[start : start + 200] += click
     return x
+
+
+_SYNTHETIC_KINDS = {
+    "noise burst": _noise_burst,
+    "tone": _tone,
+    "plucked chord": _chord,
+    "sweep": _sweep,
+    "click train": _clicks,
+    "syllable-rate noise": _am_noise,
+}
+"""The numpy-made kinds, in the order the set takes them in turn."""
 
 
 def _bursts(n: int, rng: np.random.Generator) -> np.ndarray:

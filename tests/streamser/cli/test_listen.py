@@ -224,6 +224,8 @@ def test_input_errors_are_one_line_and_exit_2(untrained_model, speech_wav):
         (["--ring-seconds", "1e12"], b"ring_s must be at most 600 seconds"),
         (["--stats-interval", "nan"], b"stats_interval_s must be finite, not nan"),
         (["--stats-interval", "inf"], b"stats_interval_s must be finite, not inf"),
+        (["--min-voiced", "1.5"], b"minimum voiced share 1.5 is outside [0, 1]"),
+        (["--min-voiced", "nan"], b"minimum voiced share nan is outside [0, 1]"),
     ],
 )
 def test_bad_option_values_are_one_line_and_exit_2(untrained_model, speech_wav, option, message):

@@ -29,7 +29,8 @@ def clips_for_parity() -> list[np.ndarray]:
 
 def test_runtime_gate_and_training_give_the_same_scores(exported):
     """The evaluation's scores (batched, calibration read from the file) are the runtime
-    gate's (one utterance at a time, on `EmotionModel.infer`) for every method."""
+    gate's (one utterance at a time, on `EmotionModel.infer`) for every method, and so
+    is its voicing measure."""
     from streamser.audio.formats import int16_to_float
     from streamser.model import EmotionModel
     from training.ood.evaluate_model import RuntimePredictor, onnx_calibration, outputs_for
@@ -42,10 +43,11 @@ def test_runtime_gate_and_training_give_the_same_scores(exported):
     for method in ("msp", "max_logit", "energy", "mahalanobis", "knn"):
         gate = OodGate(runtime_model.metadata.ood, OodOptions(method=method))
         ours = method_scores(method, training.logits, training.embeddings, calib)
-        for clip, score in zip(clips, ours, strict=True):
-            inference = runtime_model.infer(int16_to_float(clip))
-            runtime = gate.judge(inference).score
-            assert runtime == pytest.approx(score, abs=1e-4), method
+        for clip, score, voiced in zip(clips, ours, training.voiced, strict=True):
+            audio = int16_to_float(clip)
+            decision = gate.judge(runtime_model.infer(audio), audio)
+            assert decision.score == pytest.approx(score, abs=1e-4), method
+            assert decision.voiced_share == voiced  # the gate's other test, the same function
 
 
 def test_training_predictor_agrees_with_the_runtime_to_float32_precision(exported):
@@ -64,8 +66,8 @@ def test_training_predictor_agrees_with_the_runtime_to_float32_precision(exporte
         gate = OodGate(calib, OodOptions(method=method))
         ours = method_scores(method, training.logits, training.embeddings, calib)
         for clip, score in zip(clips, ours, strict=True):
-            inference = runtime_model.infer(int16_to_float(clip))
-            runtime = gate.judge(inference).score
+            audio = int16_to_float(clip)
+            runtime = gate.judge(runtime_model.infer(audio), audio).score
             assert runtime == pytest.approx(score, rel=1e-5, abs=1e-4), method
 
 

@@ -23,7 +23,7 @@ from training.ood.evaluation import (
     evaluate_ood,
     method_scores,
 )
-from training.ood.report import markdown_gate_tables, markdown_table
+from training.ood.report import kinds_table, markdown_gate_tables, markdown_table
 from training.ood.sets import OodSet
 
 LABELS = ("neutral", "happy", "angry", "sad")
@@ -117,6 +117,38 @@ def test_without_validation_logits_odin_has_metrics_but_no_threshold(calibration
     odin = next(g for g in result.gate if g.method == "odin")
     assert odin.threshold is None and odin.id_accepted is None
     assert next(r for r in result.rows if r.method == "odin").accepted is None
+
+
+def test_what_the_gate_accepts_is_both_tests_and_is_reported_by_kind(calibration):
+    """Detection metrics rank the scores alone; acceptance also asks the voicing test,
+    and a set with kinds says which kind gets through."""
+    calib, _ = calibration
+    rng = np.random.default_rng(5)
+    logits, embeddings, labels = clusters(100, rng)
+    voiced_speech = np.full(100, 0.8)
+    voiced_speech[:10] = 0.1  # a tenth of the positives fail the voicing test
+    positives = Outputs(logits, embeddings, labels, voiced=voiced_speech)
+    # Twenty sounds in the training clusters, so the scores accept (nearly) all of them:
+    # ten voiced ("hum"), ten not ("hiss").
+    sound_logits, sound_embeddings, _ = clusters(20, rng)
+    kinds = ("hum",) * 10 + ("hiss",) * 10
+    sounds = OodSet("sounds", "semantic", "sounds", fake_set("s", "semantic", 20).audio,
+                    (None,) * 20, kinds)  # fmt: skip
+    heard = Outputs(sound_logits, sound_embeddings, np.full(20, -1),
+                    voiced=np.array([0.9] * 10 + [0.05] * 10))  # fmt: skip
+    result = evaluate_ood("toy", calib, positives, "toy", [(sounds, heard)])
+    mahalanobis = next(r for r in result.rows if r.method == "mahalanobis")
+    assert mahalanobis.accepted == pytest.approx(0.5)  # the hiss fails voicing
+    gate = next(g for g in result.gate if g.method == "mahalanobis")
+    assert gate.id_accepted <= 0.9 + 1e-9
+    described = result.to_json()["sets"][0]
+    assert described["voiced"] == 0.5
+    by_kind = {k["kind"]: k for k in described["kinds"]}
+    assert by_kind["hum"] == {"kind": "hum", "utterances": 10, "voiced": 1.0, "accepted": 1.0}
+    assert by_kind["hiss"]["voiced"] == by_kind["hiss"]["accepted"] == 0.0
+    assert "| sounds | hiss | 10 | 0% | 0% |" in kinds_table(result)
+    off = evaluate_ood("toy", calib, positives, "toy", [(sounds, heard)], min_voiced_share=0.0)
+    assert next(r for r in off.rows if r.method == "mahalanobis").accepted > 0.9  # hiss too
 
 
 class PlantedModel:

@@ -20,9 +20,12 @@ from training.ood.sets import (
 def test_synthetic_sounds_are_seeded_and_at_speech_level():
     a, b = synthetic_sounds(12, seed=3), synthetic_sounds(12, seed=3)
     assert len(a) == 12
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not np.array_equal(a[0], synthetic_sounds(12, seed=4)[0])
-    for clip in a:
+    assert all(x == y and np.array_equal(p, q) for (x, p), (y, q) in zip(a, b, strict=True))
+    assert not np.array_equal(a[0][1], synthetic_sounds(12, seed=4)[0][1])
+    kinds = [kind for kind, _ in a]
+    assert kinds[:6] == kinds[6:] and len(set(kinds)) == 6  # each kind in turn
+    assert "syllable-rate noise" in kinds
+    for _, clip in a:
         assert clip.dtype == np.int16
         assert 16_000 <= len(clip) <= 48_000
         assert 3_000 < np.abs(clip).max() < 17_000  # -20..-6 dBFS peaks
@@ -35,6 +38,7 @@ def test_non_speech_holds_synthetic_sounds_music_and_desktop_sounds():
     assert len(clips.audio) == 12 + 4 + len(desktop)
     assert len(desktop) >= 20  # the theme's alerts, without its spoken channel names
     assert "4 fluidsynth pieces" in clips.description
+    assert clips.kinds[12:] == ("music",) * 4 + ("desktop sound",) * len(desktop)
     again = non_speech_set(12, music_count=4, seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(clips.audio, again.audio, strict=True))
 
@@ -68,8 +72,10 @@ def test_non_speech_reaches_the_model_as_the_segmenter_cuts_it(tmp_path):
     seen = build_set("non-speech", tmp_path, options)
     assert "VAD spans" in seen.description
     assert len(seen.audio) > 0 and set(seen.emotions) == {None}
-    spans = [span for clip in clips.audio for span in segment(clip)]
-    assert all(np.array_equal(a, b) for a, b in zip(seen.audio, spans, strict=True))
+    spans = [(kind, span) for kind, clip in zip(clips.kinds, clips.audio, strict=True)
+             for span in segment(clip)]  # fmt: skip
+    assert all(np.array_equal(a, b) for a, (_, b) in zip(seen.audio, spans, strict=True))
+    assert seen.kinds == tuple(kind for kind, _ in spans)  # each span keeps its clip's kind
     assert segment(np.zeros(32_000, np.int16)) == []  # silence never reaches the gate
     unfiltered = build_set("non-speech", tmp_path, replace(options, through_vad=False))
     assert len(unfiltered.audio) == len(clips.audio)
