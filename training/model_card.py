@@ -138,7 +138,8 @@ $attributions
 `bin/make-default-model --emodb DIR` regenerates this card, the model, the cross-validation
 and every number above; finished runs and folds on disk are reused. The cross-validation's
 folds took $cv_minutes min of run time (two at a time on a 2-core CPU); the last
-regeneration of this card took $minutes min. One row of the cross-validation alone:
+regeneration of this card took $minutes min, reusing what was on disk. One row of the
+cross-validation alone:
 
 ```sh
 streamser evaluate --cv loso emodb=DIR --classes 4 \\
