@@ -1,7 +1,8 @@
 """What the runtime emits: one typed event per utterance, plus stats, summary and errors.
 
 The JSON form is a contract: one object per line, `schema`
-versioned, field names stable (additions bump the minor version). Every event
+versioned, field names stable (keys may be added, so a reader ignores keys it does not
+know; removing or changing one bumps the version). Every event
 type serialises all of its fields, with null where a value does not apply, so a
 reader can rely on a key being present.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+from streamser.voicing import unvoiced
 
 EVENT_SCHEMA = "streamser.event/1"
 
@@ -44,6 +47,11 @@ class OodReport:
     threshold: float
     voiced_share: float | None = None
     min_voiced_share: float = 0.0
+
+    @property
+    def not_voiced(self) -> bool:
+        """The utterance was turned away as not speech, not for its score."""
+        return unvoiced(self.voiced_share, self.min_voiced_share)
 
     def to_dict(self) -> dict[str, Any]:
         return {

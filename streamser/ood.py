@@ -18,7 +18,7 @@ import numpy as np
 
 from streamser.errors import ModelError
 from streamser.metadata import OOD_METHODS, OodCalibration, decode_array
-from streamser.voicing import MIN_VOICED_SHARE, voiced_share
+from streamser.voicing import MIN_VOICED_SHARE, unvoiced, voiced_share
 
 if TYPE_CHECKING:
     from streamser.model import Inference
@@ -162,6 +162,11 @@ class OodDecision:
     voiced_share: float | None = None
     min_voiced_share: float = 0.0
 
+    @property
+    def not_voiced(self) -> bool:
+        """The voicing test ran and failed: the utterance is not speech, whatever its score."""
+        return unvoiced(self.voiced_share, self.min_voiced_share)
+
 
 class OodGate:
     """Applies one calibration to one utterance at a time; immutable and thread-safe.
@@ -206,11 +211,10 @@ class OodGate:
         score = float(self._score(logits, embedding))
         if not np.isfinite(score):
             score = float("-inf")  # a broken output is never "in distribution"
-        accepted = score >= self.threshold
         voiced = None
         if samples is not None and self.min_voiced_share > 0:
             voiced = voiced_share(samples)
-            accepted = accepted and voiced >= self.min_voiced_share
+        accepted = score >= self.threshold and not unvoiced(voiced, self.min_voiced_share)
         return OodDecision(
             self.method, score, self.threshold, accepted, voiced, self.min_voiced_share
         )

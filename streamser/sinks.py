@@ -108,7 +108,12 @@ def _utterance_line(event: UtteranceEvent) -> str:
     if event.status == OK:
         return f"{head}  {event.label:<9} {event.confidence:.2f}  [{scores}]  {latency}"
     ood = event.ood
-    why = f"{ood.method} {ood.score:.2f} < {ood.threshold:.2f}" if ood else event.reason
+    if ood is None:
+        why = event.reason
+    elif ood.not_voiced:
+        why = f"not voiced: {ood.voiced_share:.2f} < {ood.min_voiced_share:.2f}"
+    else:
+        why = f"{ood.method} {ood.score:.2f} < {ood.threshold:.2f}"
     return f"{head}  {'?':<9} uncertain ({why})  [{scores}]  {latency}"
 
 

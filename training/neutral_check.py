@@ -49,7 +49,7 @@ def label_shares(model_path: Path, utterances: list[Utterance]) -> dict:
             decision = gate.judge(inference, audio)
             label = model.labels[int(np.argmax(inference.logits))]
             tally[label if decision.accepted else UNCERTAIN] += 1
-            unvoiced[utterance.speaker] += decision.voiced_share < decision.min_voiced_share
+            unvoiced[utterance.speaker] += decision.not_voiced
     return {
         speaker: {
             "utterances": sum(tally.values()),

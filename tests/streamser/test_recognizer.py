@@ -7,12 +7,14 @@ import json
 import numpy as np
 import pytest
 from support.audio import wav_bytes
-from support.speech import conversation, to_int16
+from support.speech import conversation, quiet, to_int16
 
 from streamser import Recognizer, RecognizerOptions
 from streamser.audio import AudioFormat, ChannelMode, Encoding
 from streamser.audio.wav import wav_header_bytes
 from streamser.events import StatsEvent, SummaryEvent, UtteranceEvent
+from streamser.ood import OodOptions
+from streamser.sinks import format_text
 from streamser.sources import FileSource, PushSource
 
 DURATIONS = [1.0, 2.0, 0.7, 1.5]
@@ -172,6 +174,27 @@ def test_options_are_echoed_in_the_summary(recognizer, speech):
         "tpr": 0.95,
         "min_voiced_share": 0.2,
     }
+
+
+def test_noise_at_the_syllable_rate_is_uncertain_as_not_voiced(loaded_model):
+    """The test model's score accepts anything; the voicing test turns the noise away,
+    says so in the event and in its text line, and can be turned off."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * 16000) / 16000
+    noise = 0.2 * rng.standard_normal(len(t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2
+    audio = to_int16(np.concatenate([quiet(0.5, rng), noise, quiet(0.8, rng)]))
+
+    def heard(minimum: float) -> list[UtteranceEvent]:
+        options = RecognizerOptions(ood=OodOptions(min_voiced_share=minimum))
+        with Recognizer(loaded_model, options) as recognizer:
+            stream = recognizer.stream()
+            return stream.process(audio) + stream.flush()
+
+    rejected = heard(0.2)
+    assert rejected and all(e.status == "uncertain" and e.reason == "ood" for e in rejected)
+    assert all(e.ood.not_voiced and e.ood.score >= e.ood.threshold for e in rejected)
+    assert "uncertain (not voiced: " in format_text(rejected[0])
+    assert {e.status for e in heard(0.0)} == {"ok"}
 
 
 def test_every_utterance_says_how_voiced_it_was(recognizer, speech):

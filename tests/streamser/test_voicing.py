@@ -38,6 +38,22 @@ def test_noise_at_the_syllable_rate_is_not():
     assert voiced_share(syllable_rate_noise()) < MIN_VOICED_SHARE
 
 
+def test_smoothed_noise_is_not_voiced():
+    """Noise smoothed to below about 1.5 kHz has longer correlations, but no period. (Noise
+    smoothed further, rumble, can reach 0.3: `WINDOW_SAMPLES` says why.)"""
+    noise = np.random.default_rng(2).standard_normal(2 * RATE)
+    smoothed = np.convolve(noise, np.ones(10) / 10, mode="same")
+    assert voiced_share(0.1 * smoothed) < MIN_VOICED_SHARE
+
+
+def test_broken_or_misshapen_audio(speechlike):
+    broken = speechlike.copy()
+    broken[100] = np.nan
+    assert voiced_share(broken) == 0.0  # never speech
+    with pytest.raises(ValueError, match="mono audio"):
+        voiced_share(np.stack([speechlike, speechlike]))
+
+
 def test_the_share_does_not_depend_on_the_level(speechlike):
     loud, quiet = voiced_share(speechlike), voiced_share(speechlike * 0.01)
     assert quiet == pytest.approx(loud)

@@ -23,7 +23,7 @@ import numpy as np
 
 from streamser.metadata import OodCalibration
 from streamser.ood import msp, ood_score, threshold_for_tpr
-from streamser.voicing import MIN_VOICED_SHARE
+from streamser.voicing import MIN_VOICED_SHARE, unvoiced
 from training.ood.calibration import id_quantiles
 from training.ood.metrics import OodMetrics, ood_metrics
 from training.ood.sets import OodSet
@@ -74,7 +74,7 @@ class Outputs:
         """Which utterances pass the gate's voicing test."""
         if self.voiced is None or min_voiced_share <= 0:
             return np.ones(len(self.true), dtype=bool)
-        return self.voiced >= min_voiced_share
+        return ~np.array([unvoiced(share, min_voiced_share) for share in self.voiced])
 
 
 @dataclass(frozen=True)
@@ -241,11 +241,11 @@ def evaluate_ood(
                 )
             )
 
-    def shipped_accepts(outputs: Outputs) -> np.ndarray | None:
+    def shipped_score_accepts(outputs: Outputs) -> np.ndarray | None:
         limit = limits.get(calibration.method)
         if limit is None:
             return None
-        return (scores_of(calibration.method, outputs) >= limit) & outputs.speech(min_voiced_share)
+        return scores_of(calibration.method, outputs) >= limit
 
     correct = positives.logits.argmax(axis=1) == positives.true
     gate = []
@@ -282,7 +282,9 @@ def evaluate_ood(
                 "utterances": len(s.audio),
                 "voiced": None if o.voiced is None else float(o.speech(min_voiced_share).mean()),
                 "kinds": _by_kind(
-                    s, None if o.voiced is None else o.speech(min_voiced_share), shipped_accepts(o)
+                    s,
+                    None if o.voiced is None else o.speech(min_voiced_share),
+                    shipped_score_accepts(o),
                 ),
             }
             for s, o in ood_sets
@@ -292,10 +294,16 @@ def evaluate_ood(
     )
 
 
-def _by_kind(ood_set: OodSet, voiced: np.ndarray | None, accepted: np.ndarray | None) -> list[dict]:
-    """Per kind of sound in the set (`OodSet.kinds`): how many, the share voiced enough
-    and the share the shipped gate accepts. Empty for sets of one kind."""
+def _by_kind(
+    ood_set: OodSet, voiced: np.ndarray | None, score_accepts: np.ndarray | None
+) -> list[dict]:
+    """Per kind of sound in the set (`OodSet.kinds`): how many, the share voiced enough,
+    the share the shipped method's score alone accepts and the share the gate accepts
+    (both). Empty for sets of one kind."""
     kinds = np.array(ood_set.kinds)
+    accepted = score_accepts
+    if score_accepts is not None and voiced is not None:
+        accepted = score_accepts & voiced
 
     def share(passed: np.ndarray | None, mine: np.ndarray) -> float | None:
         return None if passed is None else float(passed[mine].mean())
@@ -305,6 +313,7 @@ def _by_kind(ood_set: OodSet, voiced: np.ndarray | None, accepted: np.ndarray | 
             "kind": kind,
             "utterances": int((kinds == kind).sum()),
             "voiced": share(voiced, kinds == kind),
+            "score_accepted": share(score_accepts, kinds == kind),
             "accepted": share(accepted, kinds == kind),
         }
         for kind in dict.fromkeys(ood_set.kinds)

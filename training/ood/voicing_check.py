@@ -33,6 +33,8 @@ SEED = 0
 
 
 def summary(shares: Iterable[float]) -> dict:
+    """How many, the lowest, the 1st, 5th and 50th percentiles, and the share below the
+    gate's default."""
     values = np.asarray(list(shares), dtype=np.float64)
     low, p1, p5, median = np.quantile(values, [0.0, 0.01, 0.05, 0.5])
     return {
@@ -46,6 +48,8 @@ def summary(shares: Iterable[float]) -> dict:
 
 
 def in_white_noise(rng: np.random.Generator, snr_db: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A channel that adds white noise at `snr_db` below the utterance's mean power."""
+
     def add(x: np.ndarray) -> np.ndarray:
         noise = rng.standard_normal(x.size) * np.sqrt(np.mean(x**2) / 10 ** (snr_db / 10))
         return (x + noise).astype(np.float32)
@@ -54,6 +58,7 @@ def in_white_noise(rng: np.random.Generator, snr_db: float) -> Callable[[np.ndar
 
 
 def measure(emodb: Path) -> dict:
+    """Every source's summary, keyed by a readable name (the JSON this module prints)."""
     rng = np.random.default_rng(SEED)
     clean = [int16_to_float(load_mono(u.path)) for u in load_data((f"emodb={emodb}",))]
     channels: dict[str, Callable[[np.ndarray], np.ndarray]] = {
