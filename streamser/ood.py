@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamser.errors import ModelError
+from streamser.events import OodReport
 from streamser.metadata import OOD_METHODS, OodCalibration, decode_array
 from streamser.voicing import MIN_VOICED_SHARE, unvoiced, voiced_share
 
@@ -166,6 +167,12 @@ class OodDecision:
     def not_voiced(self) -> bool:
         """The voicing test ran and failed: the utterance is not speech, whatever its score."""
         return unvoiced(self.voiced_share, self.min_voiced_share)
+
+    def report(self) -> OodReport:
+        """What an utterance event says of this decision."""
+        return OodReport(
+            self.method, self.score, self.threshold, self.voiced_share, self.min_voiced_share
+        )
 
 
 class OodGate:

@@ -21,7 +21,6 @@ from streamser.events import (
     REASON_OOD,
     REASON_OVERRUN,
     UNCERTAIN,
-    OodReport,
     UtteranceEvent,
 )
 from streamser.model import EmotionModel
@@ -89,13 +88,7 @@ class Worker:
             scores={
                 label: float(p) for label, p in zip(self.model.labels, probabilities, strict=True)
             },
-            ood=OodReport(
-                decision.method,
-                decision.score,
-                decision.threshold,
-                decision.voiced_share,
-                decision.min_voiced_share,
-            ),
+            ood=decision.report(),
         )
 
     def _log_failure(self, job: Job, front: StreamFront, error: Exception) -> None:

@@ -72,9 +72,9 @@ class Outputs:
 
     def speech(self, min_voiced_share: float) -> np.ndarray:
         """Which utterances pass the gate's voicing test."""
-        if self.voiced is None or min_voiced_share <= 0:
+        if self.voiced is None:
             return np.ones(len(self.true), dtype=bool)
-        return ~np.array([unvoiced(share, min_voiced_share) for share in self.voiced])
+        return ~unvoiced(self.voiced, min_voiced_share)
 
 
 @dataclass(frozen=True)
@@ -221,13 +221,13 @@ def evaluate_ood(
         return method_scores(m, outputs.logits, outputs.embeddings, calibration)
 
     id_scores = {m: scores_of(m, positives) for m in methods}
+    speech = {ood_set.name: outputs.speech(min_voiced_share) for ood_set, outputs in ood_sets}
     rows = []
     for ood_set, outputs in ood_sets:
-        speech = outputs.speech(min_voiced_share)
         for m in methods:
             scores = scores_of(m, outputs)
             limit = limits[m]
-            kept = None if limit is None else (scores >= limit) & speech
+            kept = None if limit is None else (scores >= limit) & speech[ood_set.name]
             all_, accepted = _accuracies(outputs, kept)
             rows.append(
                 OodRow(
@@ -280,10 +280,10 @@ def evaluate_ood(
                 "shift": s.shift,
                 "description": s.description,
                 "utterances": len(s.audio),
-                "voiced": None if o.voiced is None else float(o.speech(min_voiced_share).mean()),
+                "voiced": None if o.voiced is None else float(speech[s.name].mean()),
                 "kinds": _by_kind(
                     s,
-                    None if o.voiced is None else o.speech(min_voiced_share),
+                    None if o.voiced is None else speech[s.name],
                     shipped_score_accepts(o),
                 ),
             }
