@@ -88,9 +88,8 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
     scores its test speakers: labels, and the OOD gate's score (Mahalanobis, the
     bundled model's method) with its threshold calibrated on the validation speaker
     at 95 % TPR, as export calibrates it."""
-    from training.checkpoint import load_checkpoint
-    from training.encoder.distill import make_trainer
     from training.experiment import Partition
+    from training.resumable import train_once
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tested, extra = load_plan_data(plan)
@@ -105,14 +104,8 @@ def run_cnn_fold(plan: CrossValidationPlan, row: CnnRow, fold: Fold, work: Path)
         {**settings, **row.config, "data": plan.data + plan.extra, "output_dir": str(output)}
     )
     started = time.perf_counter()
-    trained = output / "trained"
-    if not trained.exists():  # a fold whose training finished is scored again, not retrained
-        trainer = make_trainer(config, data)
-        if (output / "last.pt").exists():
-            trainer.resume(load_checkpoint(output / "last.pt"))
-        trainer.fit()
-        trained.touch()
-    result = score_fold(output / "best.pt", data, plan.classes)
+    best = train_once(config, data)  # a finished fold is scored again, not retrained
+    result = score_fold(best, data, plan.classes)
     result.fold = fold.index
     result.seconds = time.perf_counter() - started
     return result

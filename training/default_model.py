@@ -115,20 +115,11 @@ def cross_validate(recipe: Recipe, work: Path, jobs: int) -> dict[str, dict]:
 def train_run(recipe: Recipe, name: str, manifest: Path, work: Path) -> Path:
     """One of the recipe's own runs, resumable, in its own process with one torch
     thread (utterance records do not cross processes: each process lists them)."""
-    from training.checkpoint import load_checkpoint
-    from training.trainer import Trainer
+    from training.resumable import train_once
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config, data = run_plan(recipe, name, manifest, work)
-    output = Path(config.output_dir)
-    if (output / "trained").exists():
-        return output / "best.pt"
-    trainer = Trainer(config, data)
-    if (output / "last.pt").exists():
-        trainer.resume(load_checkpoint(output / "last.pt"))
-    best = trainer.fit()
-    (output / "trained").touch()
-    return best
+    return train_once(config, data)
 
 
 RUNS = ("shipped", "synthemo-only", "emodb-only")

@@ -34,26 +34,19 @@ VARIANT = Path(__file__).parent / "variants" / "fast-distilled.toml"
 
 def synthetic_to_emodb(config: dict, synthemo: Path, emodb: str, work: Path) -> dict:
     """Trains on SynthEmo (and unlabelled speech) and scores all of EmoDB per channel."""
-    from training.checkpoint import load_checkpoint
     from training.config import TrainConfig
     from training.crossval import through_telephone
-    from training.encoder.distill import make_trainer
     from training.evaluate import evaluate
-    from training.experiment import load_data, partition
+    from training.experiment import load_data
     from training.predict import EmotionPredictor
+    from training.resumable import train_once
 
     output = work / "synthemo-only"
     settings = {"classes": FOUR_CLASS, "seed": 0, "threads": 1}
     train_config = TrainConfig.from_dict(
         {**settings, **config, "data": (str(synthemo),), "output_dir": str(output)}
     )
-    if not (output / "trained").exists():
-        trainer = make_trainer(train_config, partition(train_config))
-        if (output / "last.pt").exists():
-            trainer.resume(load_checkpoint(output / "last.pt"))
-        trainer.fit()
-        (output / "trained").touch()
-    predictor = EmotionPredictor(output / "best.pt")
+    predictor = EmotionPredictor(train_once(train_config))
     tested = [u for u in load_data((emodb,)) if u.emotion in FOUR_CLASS]
     return {
         "wideband": evaluate(predictor, tested).to_dict(),
