@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
+import tomllib
 import torch
 
+from training.channel import TELEPHONE_BAND_HZ
 from training.config import TrainConfig
 from training.encoder.distill import UNLABELLED, DistillationTrainer, make_trainer
+from training.encoder.distill_recipe import VARIANT
 from training.encoder.fetch import ENCODER_ENV
 from training.experiment import partition
 from training.trainer import Trainer
@@ -62,3 +66,14 @@ def test_a_distilled_run_hears_unlabelled_speech_through_the_teachers_soft_label
 def test_without_distillation_the_plain_trainer_is_used(tiny_corpus, tmp_path):
     config = _config(tiny_corpus, tmp_path, None)
     assert type(make_trainer(config, partition(config))) is Trainer
+
+
+def test_the_telephone_band_distillation_variant_changes_the_front_end_alone():
+    def config(name: str) -> TrainConfig:
+        settings = tomllib.loads((VARIANT.parent / f"{name}.toml").read_text())
+        return TrainConfig.from_dict({**settings, "data": ("emodb=x",)})
+
+    full_band, telephone_band = config("fast-distilled"), config("fast-distilled-telephone-band")
+    band = (telephone_band.frontend.f_min_hz, telephone_band.frontend.f_max_hz)
+    assert band == TELEPHONE_BAND_HZ
+    assert dataclasses.replace(telephone_band, frontend=full_band.frontend) == full_band
