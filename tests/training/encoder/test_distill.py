@@ -6,7 +6,6 @@ import dataclasses
 import json
 
 import numpy as np
-import tomllib
 import torch
 
 from training.channel import TELEPHONE_BAND_HZ
@@ -70,8 +69,7 @@ def test_without_distillation_the_plain_trainer_is_used(tiny_corpus, tmp_path):
 
 def test_the_telephone_band_distillation_variant_changes_the_front_end_alone():
     def config(name: str) -> TrainConfig:
-        settings = tomllib.loads((VARIANT.parent / f"{name}.toml").read_text())
-        return TrainConfig.from_dict({**settings, "data": ("emodb=x",)})
+        return TrainConfig.from_toml(VARIANT.parent / f"{name}.toml", data=("emodb=x",))
 
     full_band, telephone_band = config("fast-distilled"), config("fast-distilled-telephone-band")
     band = (telephone_band.frontend.f_min_hz, telephone_band.frontend.f_max_hz)
