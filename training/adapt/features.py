@@ -3,8 +3,8 @@
 `log-mel` (the default) is the DIDAN-size network's own input, the pooled maps its
 convolutions read. `encoder` is the accurate tier's: per utterance, the mean and
 standard deviation over speech frames of the frozen Whisper-tiny encoder's second layer
-(`training.encoder.head.HeadOptions().outputs`), 768 numbers, computed and cached by
-`training.encoder.embeddings` exactly as the accurate tier's head reads them. Only the
+(`ENCODER_OUTPUTS`), 768 numbers, computed and cached by `training.encoder.embeddings`
+as the accurate tier's head reads its own layer. Only the
 input changes: the layers after it, the losses and the rows are the same code.
 
 Vectors are cached per utterance on disk, keyed by the recording's path: a clip that is
@@ -22,15 +22,20 @@ import numpy as np
 import torch
 
 from training.adapt.network import FEATURES
+from training.encoder.graph import LAYER_OUTPUTS
 
 DEFAULT_EMBEDDINGS = Path("runs/embeddings")
 """Where `streamser adapt --features encoder` keeps encoder vectors by default."""
+ENCODER_OUTPUTS = (LAYER_OUTPUTS[1],)
+"""The residual stream after the encoder's second layer: the vectors docs/CROSS_CORPUS.md's
+encoder runs were measured on."""
 CHANNEL = "wideband"
 """The cache channel: recordings as they are (no telephone line, no added margins)."""
 
 __all__ = [
     "CHANNEL",
     "DEFAULT_EMBEDDINGS",
+    "ENCODER_OUTPUTS",
     "FEATURES",
     "clip_keys",
     "encoder_input",
@@ -60,14 +65,14 @@ def encoder_vectors(
     keys at `indices`, decoded only for those not cached yet)."""
     from training.encoder.embeddings import EncoderSetting, cached_embeddings
     from training.encoder.fetch import encoder_path
-    from training.encoder.head import HeadOptions
     from training.encoder.row import select
 
-    outputs = HeadOptions().outputs
     vectors = cached_embeddings(
         encoder_path(), list(keys), audio, CHANNEL, Path(cache), EncoderSetting()
     )
-    stacked = torch.from_numpy(np.ascontiguousarray(select(vectors, outputs), dtype=np.float32))
+    stacked = torch.from_numpy(
+        np.ascontiguousarray(select(vectors, ENCODER_OUTPUTS), dtype=np.float32)
+    )
     return list(stacked)
 
 
@@ -77,11 +82,10 @@ def encoder_input(encoder: Path | None = None) -> dict:
     padding, and the encoder file's SHA-256 (`encoder`: default the one in use)."""
     from training.encoder.embeddings import EncoderSetting
     from training.encoder.fetch import encoder_path, sha256_of
-    from training.encoder.head import HeadOptions
 
     return {
         "features": "encoder",
-        "outputs": list(HeadOptions().outputs),
+        "outputs": list(ENCODER_OUTPUTS),
         "pad": EncoderSetting().pad,
         "encoder_sha256": sha256_of(Path(encoder) if encoder else encoder_path()),
     }

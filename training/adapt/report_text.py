@@ -136,9 +136,10 @@ or `--embeddings DIR`).
 
 ENCODER_INTRO = """\
 The same protocol with one change: the network reads, instead of pooled log-mel maps,
-the accurate tier's input, the frozen Whisper-tiny encoder's second layer (from Smart
-Turn v3.2) averaged over speech frames with its standard deviation, 768 numbers per
-utterance (`training/adapt/features.py`, cached by `training/encoder/embeddings.py`).
+the frozen Whisper-tiny encoder's second layer (from Smart Turn v3.2; the accurate
+tier's head reads the first) averaged over speech frames with its standard deviation,
+768 numbers per utterance (`training/adapt/features.py`, cached by
+`training/encoder/embeddings.py`).
 Batch norm on that vector takes the place of the convolutions; FC1, FC2, the output,
 every alignment term, the rows, the steps, the seeds and the weight rule are the same
 code. The runs are recorded in `runs/cross-corpus-encoder/`.

@@ -61,7 +61,7 @@ Checks that need no label, all printed by `streamser adapt`:
 INPUTS = {
     "encoder": """\
 By default (`--features encoder`, the input the development rule chose under "Encoder
-features") the network reads the frozen encoder's vectors, the accurate tier's input:
+features") the network reads the frozen encoder's second-layer vectors (described there):
 the encoder is fetched on first use (`bin/fetch-encoder` fetches it ahead), the vectors
 are cached under `runs/embeddings/`, and the model `streamser export` writes holds the
 front end and the encoder, as the accurate tier's file does, followed by the adapted

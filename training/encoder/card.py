@@ -158,8 +158,7 @@ speakers it never heard from the same corpus.
 | labels | $labels |
 | input | mono float32 waveform, 16 kHz, $min_seconds s to $max_seconds s (longer: centre crop) |
 | inside the graph | Whisper log-mel (80 x 800, the utterance at the end of an 8 s window), \
-the encoder's first two layers (int8), mean and standard deviation of the second layer's \
-output over the speech frames ($feature_dim values) |
+$encoder_part ($feature_dim values) |
 | outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d), `features` |
 | head | $head; trained on every utterance $copies |
 | speaker normalisation | $speaker |
@@ -181,7 +180,8 @@ The fast model's protocol (`streamser evaluate --cv loso`, `--head` rows): every
 is tested once by a head trained without them, one more speaker held out for the epoch and
 the gate. `telephone` is the same test audio through an 8 kHz G.711 mu-law line. Rows:
 `accurate` ships; `accurate-no-msac` lacks attribute control, `accurate-no-speaker-norm`
-speaker normalisation; `accurate-pooled` reads the vector Smart Turn's own classifier reads.
+speaker normalisation; `accurate-second-layer` reads the encoder's second layer instead of
+its first, `accurate-pooled` the vector Smart Turn's own classifier reads.
 
 **4 classes**, EmoDB only:
 
@@ -282,6 +282,7 @@ def render(summary: dict, model_path: Path) -> str:
         max_seconds=f"{metadata.max_seconds:.0f}",
         feature_dim=speaker.feature_dim if speaker else "-",
         embedding_dim=metadata.embedding_dim,
+        encoder_part=encoder_description(head["outputs"]),
         head=_head_description(head, metadata.training),
         speaker=f"on: features standardised per stream, prior worth "
         f"{speaker.prior_utterances:g} utterances"
@@ -319,6 +320,26 @@ def _copies(head: dict) -> str:
     if head.get("margins"):
         copies.append("with 0.3 s of background noise before and after (the segmenter's margins)")
     return ", ".join(copies[:-1]) + (" and " if len(copies) > 1 else "") + copies[-1]
+
+
+def encoder_description(outputs: list[str]) -> str:
+    """What the graph keeps of the encoder: the layers up to the deepest one read."""
+    from training.encoder.graph import LAYER_OUTPUTS, POOLED
+
+    if POOLED in outputs:
+        return "the whole encoder (int8) and its attention-pooled vector"
+    layers = sorted(LAYER_OUTPUTS.index(name) for name in outputs)
+    kept = "first layer" if layers[-1] == 0 else f"first {_COUNTS[layers[-1]]} layers"
+    read = " and ".join(_ORDINALS[i] for i in layers)
+    whose = "layer's output" if len(layers) == 1 else "layers' outputs"
+    return (
+        f"the encoder's {kept} (int8), mean and standard deviation of the {read} "
+        f"{whose} over the speech frames"
+    )
+
+
+_ORDINALS = ("first", "second", "third", "fourth")
+_COUNTS = ("one", "two", "three", "four")
 
 
 def _head_description(head: dict, training: dict) -> str:

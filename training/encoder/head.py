@@ -38,9 +38,11 @@ class HeadOptions:
     """Attributes:
     outputs: Encoder tensors the head reads (`training.encoder.graph`; frame tensors
         are summarised by mean and standard deviation), concatenated. The default,
-        the residual stream after the second of the four layers, probed best (better
-        than the pooled vector Smart Turn's classifier reads) and needs only half
-        the encoder.
+        the residual stream after the first of the four layers, needs a quarter of
+        the encoder and lost least through a telephone line. On EmoDB
+        leave-one-speaker-out, 4 classes, wideband / telephone UA: first layer
+        0.912 / 0.893, second 0.911 / 0.856, first and second 0.903 / 0.873, third
+        0.881 / 0.861; the pooled vector Smart Turn's classifier reads 0.803 / 0.789.
     pad: Where an utterance sits in the encoder's 8 s window.
     hidden: Width of the hidden layer attribute control acts on.
     embedding_dim: Size of the L2-normalised embedding.
@@ -61,7 +63,7 @@ class HeadOptions:
         does not depend on one draw, and its heads cost little beside the encoder.
     """
 
-    outputs: tuple[str, ...] = (LAYER_OUTPUTS[1],)
+    outputs: tuple[str, ...] = (LAYER_OUTPUTS[0],)
     pad: str = "left"
     hidden: int = 256
     embedding_dim: int = 128

@@ -55,7 +55,13 @@ MODEL_NAME = "smart-turn-msac-real-4"
 MODEL_FILE = "accurate.onnx"
 VARIANTS_DIR = Path(__file__).parent / "variants"
 SHIPPED = "accurate"
-ABLATION = (SHIPPED, "accurate-no-msac", "accurate-no-speaker-norm", "accurate-pooled")
+ABLATION = (
+    SHIPPED,
+    "accurate-no-msac",
+    "accurate-no-speaker-norm",
+    "accurate-second-layer",
+    "accurate-pooled",
+)
 VALIDATION_SPEAKERS = ("emodb:03", "emodb:08")
 """The fast model's validation voices (`training.default_model`), chosen before any result."""
 GATE_UTTERANCES_PER_SPEAKER = 100
