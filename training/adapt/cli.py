@@ -35,12 +35,12 @@ manifest=PATH for every row of a manifest.
 longer than 8 s are cut into utterances as `listen` would), a CSV with a `path`
 column, or NAME=PATH to name it (on a manifest: the rows of corpus NAME).
 
-The network reads the frozen encoder's vectors by default (--features encoder: the
-accurate tier's input; bin/fetch-encoder fetches the encoder, or the first run does),
-cached under --embeddings; `streamser export` writes one model file holding the encoder,
-as the accurate tier's does. --features log-mel trains the smaller network on pooled
-log-mel maps instead (its own front end, no encoder, a weaker input on the development
-tasks; docs/CROSS_CORPUS.md).
+The network reads the frozen encoder's vectors by default (--features encoder: its
+second layer; bin/fetch-encoder fetches the encoder, or the first run does), cached
+under --embeddings; `streamser export` writes one model file holding the encoder's first
+two layers, as the accurate tier's file holds its first. --features log-mel trains the
+smaller network on pooled log-mel maps instead (its own front end, no encoder, a weaker
+input on the development tasks; docs/CROSS_CORPUS.md).
 
 After training it prints label-free checks: the target's label shares, the share a
 gate calibrated on the source accepts, the share labelled neutral or uncertain, and

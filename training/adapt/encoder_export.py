@@ -1,8 +1,9 @@
-"""The model file of an encoder-feature adaptation: the accurate tier's front end,
-encoder and vector, then the adaptation network from that vector to its outputs.
+"""The model file of an encoder-feature adaptation: front end, encoder and vector as the
+accurate tier builds them, then the adaptation network from that vector to its outputs.
 
-The graph up to the vector is the accurate tier's (`training.encoder.export.encoder_then`:
-Whisper log-mel, the frozen encoder, mean and standard deviation over speech frames),
+The graph up to the vector is built as the accurate tier's is
+(`training.encoder.export.encoder_then`: Whisper log-mel, the frozen encoder up to the
+layer the checkpoint names, mean and standard deviation over speech frames),
 so the runtime computes exactly the vectors the network was trained on
 (`training.adapt.features`). The network after the vector (batch norm, FC1, FC2, the
 output layer) is written as ONNX operators from its weights, a few nodes, as the
@@ -95,8 +96,8 @@ def network_graph(model: DidanNet) -> onnx.ModelProto:
 def adapted_graph(
     encoder: Path, outputs: Sequence[str], pad: str, model: DidanNet
 ) -> onnx.ModelProto:
-    """waveform -> logits, embedding, features: the accurate tier's vector graph, then the
-    adaptation network."""
+    """waveform -> logits, embedding, features: the vector graph of `outputs` (built as the
+    accurate tier's), then the adaptation network."""
     return encoder_then(encoder, outputs, pad, network_graph(model), "adapt/", "streamser_adapted")
 
 

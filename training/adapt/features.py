@@ -1,11 +1,11 @@
 """The adaptation network's input: pooled log-mel maps, or frozen encoder vectors.
 
 `log-mel` (the default) is the DIDAN-size network's own input, the pooled maps its
-convolutions read. `encoder` is the accurate tier's: per utterance, the mean and
-standard deviation over speech frames of the frozen Whisper-tiny encoder's second layer
-(`ENCODER_OUTPUTS`), 768 numbers, computed and cached by `training.encoder.embeddings`
-as the accurate tier's head reads its own layer. Only the
-input changes: the layers after it, the losses and the rows are the same code.
+convolutions read. `encoder`: per utterance, the mean and standard deviation over speech
+frames of the frozen Whisper-tiny encoder's second layer (`ENCODER_OUTPUTS`), 768
+numbers, computed and cached by `training.encoder.embeddings` as the accurate tier's
+vectors are (its head reads the first layer). Only the input changes: the layers after
+it, the losses and the rows are the same code.
 
 Vectors are cached per utterance on disk, keyed by the recording's path: a clip that is
 its whole recording shares its row with every other user of the cache (the accurate

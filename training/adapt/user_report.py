@@ -64,12 +64,12 @@ By default (`--features encoder`, the input the development rule chose under "En
 features") the network reads the frozen encoder's second-layer vectors (described there):
 the encoder is fetched on first use (`bin/fetch-encoder` fetches it ahead), the vectors
 are cached under `runs/embeddings/`, and the model `streamser export` writes holds the
-front end and the encoder, as the accurate tier's file does, followed by the adapted
-layers and their own gate: each utterance costs an encoder run, as with the accurate
-tier (measured at the end of this section). `--features log-mel` trains the smaller
-network on pooled log-mel maps instead: its own front end and no encoder, so a smaller
-and cheaper file, on the input that scored lower on the development tasks. The bundled
-models stay as they are.
+front end and the encoder's first two layers, as the accurate tier's file holds its
+first, followed by the adapted layers and their own gate: each utterance costs an
+encoder run, as with the accurate tier (measured at the end of this section).
+`--features log-mel` trains the smaller network on pooled log-mel maps instead: its own
+front end and no encoder, so a smaller and cheaper file, on the input that scored lower
+on the development tasks. The bundled models stay as they are.
 """,
     "log-mel": """\
 By default (`--features log-mel`) the network reads pooled log-mel maps, and the model

@@ -323,19 +323,45 @@ def _copies(head: dict) -> str:
 
 
 def encoder_description(outputs: list[str]) -> str:
-    """What the graph keeps of the encoder: the layers up to the deepest one read."""
-    from training.encoder.graph import LAYER_OUTPUTS, POOLED
+    """What the graph keeps of the encoder (the layers up to the deepest one read) and
+    what the head reads of it, in the card's words.
 
+    Raises:
+        ValueError: `outputs` is empty or names a tensor `training.encoder.graph` does not.
+    """
+    from training.encoder.graph import FRAMES, LAYER_OUTPUTS, POOLED
+
+    unknown = [name for name in outputs if name not in (*LAYER_OUTPUTS, FRAMES, POOLED)]
+    if unknown or not outputs:
+        raise ValueError(
+            f"encoder outputs {outputs}: expected names from LAYER_OUTPUTS, FRAMES, POOLED"
+        )
+    layers = sorted(LAYER_OUTPUTS.index(name) for name in outputs if name in LAYER_OUTPUTS)
+    depth = len(LAYER_OUTPUTS) if {FRAMES, POOLED} & set(outputs) else layers[-1] + 1
+    if depth == len(LAYER_OUTPUTS):
+        kept = "the whole encoder (int8)"
+    elif depth == 1:
+        kept = "the encoder's first layer (int8)"
+    else:
+        kept = f"the encoder's first {_COUNTS[depth - 1]} layers (int8)"
+    summarised = []
+    if layers:
+        whose = "layer's output" if len(layers) == 1 else "layers' outputs"
+        summarised.append(f"{_joined([_ORDINALS[i] for i in layers])} {whose}")
+    if FRAMES in outputs:
+        summarised.append("final layer norm's output")
+    read = []
+    if summarised:
+        read.append(
+            f"mean and standard deviation of the {_joined(summarised)} over the speech frames"
+        )
     if POOLED in outputs:
-        return "the whole encoder (int8) and its attention-pooled vector"
-    layers = sorted(LAYER_OUTPUTS.index(name) for name in outputs)
-    kept = "first layer" if layers[-1] == 0 else f"first {_COUNTS[layers[-1]]} layers"
-    read = " and ".join(_ORDINALS[i] for i in layers)
-    whose = "layer's output" if len(layers) == 1 else "layers' outputs"
-    return (
-        f"the encoder's {kept} (int8), mean and standard deviation of the {read} "
-        f"{whose} over the speech frames"
-    )
+        read.append("its attention-pooled vector")
+    return f"{kept}, {_joined(read)}"
+
+
+def _joined(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 _ORDINALS = ("first", "second", "third", "fourth")

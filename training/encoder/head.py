@@ -39,7 +39,7 @@ class HeadOptions:
     outputs: Encoder tensors the head reads (`training.encoder.graph`; frame tensors
         are summarised by mean and standard deviation), concatenated. The default,
         the residual stream after the first of the four layers, needs a quarter of
-        the encoder and lost least through a telephone line. On EmoDB
+        the encoder and scored highest through a telephone line. On EmoDB
         leave-one-speaker-out, 4 classes, wideband / telephone UA: first layer
         0.912 / 0.893, second 0.911 / 0.856, first and second 0.903 / 0.873, third
         0.881 / 0.861; the pooled vector Smart Turn's classifier reads 0.803 / 0.789.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from training.encoder.card import encoder_description
-from training.encoder.graph import LAYER_OUTPUTS, POOLED
+from training.encoder.graph import FRAMES, LAYER_OUTPUTS, POOLED
 from training.encoder.head import HeadOptions
 
 
@@ -19,5 +21,18 @@ def test_the_card_counts_the_layers_up_to_the_deepest_one_read():
     assert "the first and third layers' outputs" in text
 
 
-def test_the_pooled_vector_needs_the_whole_encoder():
-    assert "whole encoder" in encoder_description([POOLED])
+def test_the_final_outputs_need_the_whole_encoder():
+    assert encoder_description([POOLED]).startswith("the whole encoder (int8)")
+    assert "final layer norm" in encoder_description([FRAMES])
+
+
+def test_the_card_names_every_vector_a_head_reads_side_by_side():
+    text = encoder_description([POOLED, LAYER_OUTPUTS[1]])
+    assert "second layer's output" in text
+    assert "attention-pooled vector" in text
+
+
+@pytest.mark.parametrize("outputs", [[], ["not_a_tensor"]])
+def test_a_head_that_reads_nothing_known_is_refused(outputs):
+    with pytest.raises(ValueError, match="encoder outputs"):
+        encoder_description(outputs)
