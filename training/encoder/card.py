@@ -319,7 +319,7 @@ def _copies(head: dict) -> str:
     copies = ["wideband"] + ["through a telephone line"] * bool(head.get("telephone"))
     if head.get("margins"):
         copies.append("with 0.3 s of background noise before and after (the segmenter's margins)")
-    return ", ".join(copies[:-1]) + (" and " if len(copies) > 1 else "") + copies[-1]
+    return _joined(copies)
 
 
 def encoder_description(outputs: list[str]) -> str:
