@@ -24,6 +24,8 @@ SUPPORTED_SCHEMAS = (SCHEMA,)
 
 OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis", "knn")
 """Score methods the runtime gate can apply (see streamser.ood)."""
+OOD_VECTORS = ("embedding", "features", "gate_features")
+"""Model outputs the embedding methods can read, by output name (`streamser.model`)."""
 
 MAX_INPUT_SECONDS = 600.0
 """The longest input a model may ask for (`max_seconds`): ten minutes is no utterance."""
@@ -134,9 +136,11 @@ class OodCalibration:
             TPR t is the (1 - t) quantile.
         direction: Always "lower_is_ood"; kept explicit for readers of the file.
         vector: The model output the embedding methods (mahalanobis, knn) read:
-            "embedding", or "features" (a speaker-normalised model's pooled features
+            "embedding", "features" (a speaker-normalised model's pooled features
             before normalisation, which normalisation has not pulled towards the
-            training data).
+            training data) or "gate_features" (features the model outputs for its
+            gate alone, when other encoder layers tell speech from other sounds
+            better than those its head reads).
     """
 
     method: str
@@ -149,8 +153,10 @@ class OodCalibration:
     vector: str = "embedding"
 
     def __post_init__(self) -> None:
-        if self.vector not in ("embedding", "features"):
-            raise ModelError(f"OOD vector {_shown(self.vector)}: expected embedding or features")
+        if self.vector not in OOD_VECTORS:
+            raise ModelError(
+                f"OOD vector {_shown(self.vector)}: expected one of {', '.join(OOD_VECTORS)}"
+            )
         if not isinstance(self.method, str) or self.method not in OOD_METHODS:
             raise ModelError(
                 f"unknown OOD method {_shown(self.method)} (known: {', '.join(OOD_METHODS)})"

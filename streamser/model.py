@@ -29,6 +29,9 @@ INPUT_NAME = "waveform"
 OUTPUT_NAMES = ("logits", "embedding")
 SPEAKER_INPUT_NAMES = ("speaker_sum", "speaker_sum_squares", "speaker_count")
 FEATURES_OUTPUT_NAME = "features"
+GATE_FEATURES_OUTPUT_NAME = "gate_features"
+"""An optional output for the gate alone (`OodCalibration.vector`): a model whose gate
+reads other encoder features than its head outputs them here."""
 SHA_PREFIX_CHARS = 12
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -79,11 +82,22 @@ class Inference:
         embedding: `[dim]` float64.
         features: `[feature_dim]` float64 pooled features of a speaker-normalised
             model (what its speaker statistics summarise); None for other models.
+        gate_features: `[gate_dim]` float64, the features a model's gate alone reads;
+            None for models whose gate reads another output.
     """
 
     logits: np.ndarray
     embedding: np.ndarray
     features: np.ndarray | None = None
+    gate_features: np.ndarray | None = None
+
+    def vector(self, name: str) -> np.ndarray | None:
+        """The output an OOD calibration names (`OodCalibration.vector`)."""
+        return {
+            "embedding": self.embedding,
+            FEATURES_OUTPUT_NAME: self.features,
+            GATE_FEATURES_OUTPUT_NAME: self.gate_features,
+        }[name]
 
 
 class EmotionModel:
@@ -99,6 +113,12 @@ class EmotionModel:
         self.labels = metadata.labels
         self.min_samples = max(1, int(np.ceil(metadata.min_seconds * metadata.sample_rate)))
         self.max_samples = int(metadata.max_seconds * metadata.sample_rate)
+        self._outputs = list(OUTPUT_NAMES)
+        """What each run asks for: logits and embedding, then the optional outputs."""
+        if metadata.speaker_normalisation is not None:
+            self._outputs.append(FEATURES_OUTPUT_NAME)
+        if metadata.ood.vector == GATE_FEATURES_OUTPUT_NAME:
+            self._outputs.append(GATE_FEATURES_OUTPUT_NAME)
         self.providers: list[str] = list(session.get_providers())
         self.batcher: Batcher | None = None
         if batch and metadata.frontend.get("leading_zeros_invariant") is True:
@@ -173,47 +193,39 @@ class EmotionModel:
         """
         x = fit_length(np.asarray(waveform, dtype=np.float32), self.min_samples, self.max_samples)
         info = self.metadata.speaker_normalisation
+        context = None
+        if info is not None:
+            context = (speaker or SpeakerStatistics()).inputs(info.feature_dim)
         if self.batcher is not None:
-            context = (
-                None if info is None else (speaker or SpeakerStatistics()).inputs(info.feature_dim)
-            )
-            logits, embedding, features = self.batcher.submit((x, context))
-            if speaker is not None and features is not None:
-                speaker.add(features)
-            return Inference(
-                logits.astype(np.float64),
-                embedding.astype(np.float64),
-                None if features is None else features.astype(np.float64),
-            )
-        if info is None:
-            logits, embedding = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[None, :]})
-            return Inference(logits[0].astype(np.float64), embedding[0].astype(np.float64))
-        context = (speaker or SpeakerStatistics()).inputs(info.feature_dim)
-        logits, embedding, features = self._session.run(
-            [*OUTPUT_NAMES, FEATURES_OUTPUT_NAME], {INPUT_NAME: x[None, :], **context}
-        )
-        if speaker is not None:
-            speaker.add(features[0])
+            outputs = self.batcher.submit((x, context))
+        else:
+            feed = {INPUT_NAME: x[None, :], **(context or {})}
+            batch = self._session.run(self._outputs, feed)
+            outputs = {name: output[0] for name, output in zip(self._outputs, batch, strict=True)}
+        as_float = {k: v.astype(np.float64) for k, v in outputs.items()}
+        features = as_float.get(FEATURES_OUTPUT_NAME)
+        if speaker is not None and features is not None:
+            speaker.add(outputs[FEATURES_OUTPUT_NAME])
         return Inference(
-            logits[0].astype(np.float64),
-            embedding[0].astype(np.float64),
-            features[0].astype(np.float64),
+            as_float[OUTPUT_NAMES[0]],
+            as_float[OUTPUT_NAMES[1]],
+            features,
+            as_float.get(GATE_FEATURES_OUTPUT_NAME),
         )
 
-    def _run_batch(self, items):
-        """[(waveform, speaker inputs or None)] -> [(logits, embedding, features or None)]:
-        one run, shorter utterances padded with leading zeros to the longest."""
+    def _run_batch(self, items) -> list[dict[str, np.ndarray]]:
+        """[(waveform, speaker inputs or None)] -> per item, its outputs by name: one run,
+        shorter utterances padded with leading zeros to the longest."""
         longest = max(len(x) for x, _ in items)
-        waveform = np.stack([np.pad(x, (longest - len(x), 0)) for x, _ in items])
-        feed = {INPUT_NAME: waveform}
-        names = list(OUTPUT_NAMES)
+        feed = {INPUT_NAME: np.stack([np.pad(x, (longest - len(x), 0)) for x, _ in items])}
         if self.metadata.speaker_normalisation is not None:
-            names.append(FEATURES_OUTPUT_NAME)
             for name in SPEAKER_INPUT_NAMES:
                 feed[name] = np.concatenate([context[name] for _, context in items])
-        outputs = self._session.run(names, feed)
-        features = outputs[2] if len(outputs) > 2 else [None] * len(items)
-        return [(outputs[0][i], outputs[1][i], features[i]) for i in range(len(items))]
+        outputs = self._session.run(self._outputs, feed)
+        return [
+            {name: output[i] for name, output in zip(self._outputs, outputs, strict=True)}
+            for i in range(len(items))
+        ]
 
     def describe(self) -> dict[str, str]:
         return {"name": self.metadata.name, "sha256": self.short_sha, "path": str(self.path)}
@@ -298,6 +310,9 @@ def _check_signature(session, metadata: ModelMetadata, path: Path) -> None:
         expected += SPEAKER_INPUT_NAMES
         if FEATURES_OUTPUT_NAME not in outputs:
             raise ModelError(f"{path}: a speaker-normalised model needs a 'features' output")
+    gate = metadata.ood.vector
+    if gate == GATE_FEATURES_OUTPUT_NAME and gate not in outputs:
+        raise ModelError(f"{path}: its gate reads {gate!r}, an output the model lacks")
     if sorted(inputs) != sorted(expected):
         raise ModelError(
             f"{path}: expected input(s) {', '.join(expected)}, found {', '.join(inputs) or 'none'}"

@@ -229,9 +229,9 @@ class OodGate:
     def judge(self, inference: Inference, samples: np.ndarray) -> OodDecision:
         """`decide` on a model's outputs, with the vector the calibration names, and
         on `samples`, the audio the model heard."""
-        vector = inference.features if self.vector == "features" else inference.embedding
+        vector = inference.vector(self.vector)
         if vector is None:
-            raise ModelError("the gate reads 'features', which this model does not output")
+            raise ModelError(f"the gate reads {self.vector!r}, which this model does not output")
         return self.decide(inference.logits, vector, samples)
 
     def describe(self) -> dict[str, Any]:

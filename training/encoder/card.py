@@ -159,10 +159,11 @@ speakers it never heard from the same corpus.
 | input | mono float32 waveform, 16 kHz, $min_seconds s to $max_seconds s (longer: centre crop) |
 | inside the graph | Whisper log-mel (80 x 800, the utterance at the end of an 8 s window), \
 $encoder_part ($feature_dim values) |
-| outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d), `features` |
+| outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d), \
+`features`$gate_output |
 | head | $head; trained on every utterance $copies |
 | speaker normalisation | $speaker |
-| OOD gate | $ood_method score of the encoder features >= $ood_threshold: fitted on the \
+| OOD gate | $ood_method score of $gate_reads >= $ood_threshold: fitted on the \
 training data and on unlabelled real speech of $fit_voices other voices, it accepts \
 $ood_tpr of held-out utterances of EmoDB's validation speakers and of $calibrate_voices \
 further real voices (wideband, through a telephone line and with the runtime segmenter's \
@@ -271,6 +272,7 @@ def render(summary: dict, model_path: Path) -> str:
     session = onnxruntime.InferenceSession(str(model_path), options, ["CPUExecutionProvider"])
     metadata = ModelMetadata.from_json(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     head = metadata.training["head"]
+    gate_outputs = metadata.frontend.get("gate_outputs", [])
     speaker = metadata.speaker_normalisation
     return CARD.substitute(
         name=metadata.name,
@@ -282,7 +284,9 @@ def render(summary: dict, model_path: Path) -> str:
         max_seconds=f"{metadata.max_seconds:.0f}",
         feature_dim=speaker.feature_dim if speaker else "-",
         embedding_dim=metadata.embedding_dim,
-        encoder_part=encoder_description(head["outputs"]),
+        encoder_part=encoder_description(head["outputs"], gate_outputs),
+        gate_output=", `gate_features`" if gate_outputs else "",
+        gate_reads="`gate_features`" if gate_outputs else "the encoder features",
         head=_head_description(head, metadata.training),
         speaker=f"on: features standardised per stream, prior worth "
         f"{speaker.prior_utterances:g} utterances"
@@ -322,28 +326,41 @@ def _copies(head: dict) -> str:
     return _joined(copies)
 
 
-def encoder_description(outputs: list[str]) -> str:
+def encoder_description(outputs: list[str], gate_outputs: list[str] = ()) -> str:
     """What the graph keeps of the encoder (the layers up to the deepest one read) and
-    what the head reads of it, in the card's words.
+    what the head reads of it (and the gate, when it reads other layers), in the card's
+    words.
 
     Raises:
-        ValueError: `outputs` is empty or names a tensor `training.encoder.graph` does not.
+        ValueError: `outputs` is empty or a name is not a tensor `training.encoder.graph`
+            knows.
     """
     from training.encoder.graph import FRAMES, LAYER_OUTPUTS, POOLED
 
-    unknown = [name for name in outputs if name not in (*LAYER_OUTPUTS, FRAMES, POOLED)]
+    every = [*outputs, *gate_outputs]
+    unknown = [name for name in every if name not in (*LAYER_OUTPUTS, FRAMES, POOLED)]
     if unknown or not outputs:
         raise ValueError(
-            f"encoder outputs {outputs}: expected names from LAYER_OUTPUTS, FRAMES, POOLED"
+            f"encoder outputs {every}: expected names from LAYER_OUTPUTS, FRAMES, POOLED"
         )
-    layers = sorted(LAYER_OUTPUTS.index(name) for name in outputs if name in LAYER_OUTPUTS)
-    depth = len(LAYER_OUTPUTS) if {FRAMES, POOLED} & set(outputs) else layers[-1] + 1
+    layers = sorted(LAYER_OUTPUTS.index(name) for name in every if name in LAYER_OUTPUTS)
+    depth = len(LAYER_OUTPUTS) if {FRAMES, POOLED} & set(every) else layers[-1] + 1
     if depth == len(LAYER_OUTPUTS):
         kept = "the whole encoder (int8)"
     elif depth == 1:
         kept = "the encoder's first layer (int8)"
     else:
         kept = f"the encoder's first {_COUNTS[depth - 1]} layers (int8)"
+    text = f"{kept}, {_what_is_read(outputs)}"
+    if gate_outputs:
+        text += f"; for the gate, {_what_is_read(gate_outputs)}"
+    return text
+
+
+def _what_is_read(outputs: list[str]) -> str:
+    from training.encoder.graph import FRAMES, LAYER_OUTPUTS, POOLED
+
+    layers = sorted(LAYER_OUTPUTS.index(name) for name in outputs if name in LAYER_OUTPUTS)
     summarised = []
     if layers:
         whose = "layer's output" if len(layers) == 1 else "layers' outputs"
@@ -357,7 +374,7 @@ def encoder_description(outputs: list[str]) -> str:
         )
     if POOLED in outputs:
         read.append("its attention-pooled vector")
-    return f"{kept}, {_joined(read)}"
+    return _joined(read)
 
 
 def _joined(words: list[str]) -> str:

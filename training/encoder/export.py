@@ -21,7 +21,13 @@ from onnx import TensorProto, compose, helper, numpy_helper
 
 from streamser.constants import SAMPLE_RATE_HZ
 from streamser.metadata import ModelMetadata, OodCalibration, SpeakerNormalisationInfo
-from streamser.model import FEATURES_OUTPUT_NAME, INPUT_NAME, OUTPUT_NAMES, SPEAKER_INPUT_NAMES
+from streamser.model import (
+    FEATURES_OUTPUT_NAME,
+    GATE_FEATURES_OUTPUT_NAME,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    SPEAKER_INPUT_NAMES,
+)
 from training.encoder.embeddings import MIN_SAMPLES
 from training.encoder.fetch import sha256_of
 from training.encoder.frontend import HOP, N_FFT, N_MELS, WINDOW_SAMPLES
@@ -156,10 +162,15 @@ def head_model(
     return model
 
 
-def accurate_graph(encoder: Path, head: HeadEnsemble) -> onnx.ModelProto:
-    """waveform (and speaker statistics) -> logits, embedding, features."""
+def accurate_graph(
+    encoder: Path, head: HeadEnsemble, gate_outputs: Sequence[str] = ()
+) -> onnx.ModelProto:
+    """waveform (and speaker statistics) -> logits, embedding, features (and, with
+    `gate_outputs`, gate_features)."""
     options = head.options
-    return encoder_then(encoder, options.outputs, options.pad, head_graph(head), "head/")
+    return encoder_then(
+        encoder, options.outputs, options.pad, head_graph(head), "head/", gate_outputs=gate_outputs
+    )
 
 
 def encoder_then(
@@ -169,22 +180,27 @@ def encoder_then(
     top: onnx.ModelProto,
     prefix: str,
     name: str = "streamser_accurate",
+    gate_outputs: Sequence[str] = (),
 ) -> onnx.ModelProto:
     """Front end, encoder and vectors (`vector_model` of `outputs`), the vectors side
     by side as `features` [batch, dim], then `top`: a model reading `features` (and
     perhaps the speaker statistics) and writing logits and embedding. `top`'s other
     names get `prefix`, so they cannot clash with the encoder's. The result maps
     waveform (and `top`'s speaker inputs) -> logits, embedding, features: the model
-    file's contract."""
-    vectors = vector_model(encoder, outputs, pad)
+    file's contract. With `gate_outputs`, their vectors side by side are one more
+    output, `gate_features`, for a gate that reads other layers than the head."""
+    vectors = vector_model(encoder, list(dict.fromkeys([*outputs, *gate_outputs])), pad)
     graph = vectors.graph
-    names = [vector_name(output) for output in outputs]
-    graph.node.append(helper.make_node("Concat", names, [FEATURES_OUTPUT_NAME], axis=1))
+    top_dim = next(i for i in top.graph.input if i.name == FEATURES_OUTPUT_NAME)
+    joined = [(FEATURES_OUTPUT_NAME, outputs, top_dim.type.tensor_type.shape.dim[1].dim_value)]
+    if gate_outputs:
+        joined.append((GATE_FEATURES_OUTPUT_NAME, gate_outputs, _vector_width(graph, gate_outputs)))
     del graph.output[:]
-    dim = next(i for i in top.graph.input if i.name == FEATURES_OUTPUT_NAME)
-    shape = ["batch", dim.type.tensor_type.shape.dim[1].dim_value]
-    features = helper.make_tensor_value_info(FEATURES_OUTPUT_NAME, TensorProto.FLOAT, shape)
-    graph.output.append(features)
+    for output_name, parts, width in joined:
+        names = [vector_name(part) for part in parts]
+        graph.node.append(helper.make_node("Concat", names, [output_name], axis=1))
+        info = helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", width])
+        graph.output.append(info)
     top = compose.add_prefix(top, prefix)
     kept = (FEATURES_OUTPUT_NAME, *SPEAKER_INPUT_NAMES, *OUTPUT_NAMES)
     _rename(top.graph, {prefix + n: n for n in kept})
@@ -193,11 +209,17 @@ def encoder_then(
         vectors,
         top,
         io_map=[(FEATURES_OUTPUT_NAME, FEATURES_OUTPUT_NAME)],
-        outputs=[*OUTPUT_NAMES, FEATURES_OUTPUT_NAME],
+        outputs=[*OUTPUT_NAMES, *(output_name for output_name, _, _ in joined)],
     )
     merged.graph.name = name
     onnx.checker.check_model(merged)
     return merged
+
+
+def _vector_width(graph: onnx.GraphProto, outputs: Sequence[str]) -> int:
+    """How wide `outputs`' vectors are side by side, from the vector graph's outputs."""
+    widths = {o.name: o.type.tensor_type.shape.dim[1].dim_value for o in graph.output}
+    return sum(widths[vector_name(output)] for output in outputs)
 
 
 def _rename(graph: onnx.GraphProto, names: dict[str, str]) -> None:
@@ -215,6 +237,7 @@ def describe_accurate(
     name: str,
     calibration: OodCalibration,
     training: dict,
+    gate_outputs: Sequence[str] = (),
 ) -> ModelMetadata:
     from datetime import date
 
@@ -230,7 +253,7 @@ def describe_accurate(
         sample_rate=SAMPLE_RATE_HZ,
         min_seconds=MIN_SAMPLES / SAMPLE_RATE_HZ,
         max_seconds=MAX_SECONDS,
-        frontend=encoder_frontend(encoder, options.outputs, options.pad),
+        frontend=encoder_frontend(encoder, options.outputs, options.pad, gate_outputs),
         ood=calibration,
         training={
             **training,
@@ -243,8 +266,11 @@ def describe_accurate(
     )
 
 
-def encoder_frontend(encoder: Path, outputs: Sequence[str], pad: str) -> dict:
+def encoder_frontend(
+    encoder: Path, outputs: Sequence[str], pad: str, gate_outputs: Sequence[str] = ()
+) -> dict:
     """The metadata's `frontend` of a model file that runs `encoder_then`."""
+    gate = {"gate_outputs": list(gate_outputs)} if gate_outputs else {}
     return {
         "type": "whisper-log-mel",
         "n_fft": N_FFT,
@@ -256,6 +282,7 @@ def encoder_frontend(encoder: Path, outputs: Sequence[str], pad: str) -> dict:
         "encoder": "smart-turn-v3.2 (Whisper-tiny encoder, int8)",
         "encoder_sha256": sha256_of(encoder),
         "encoder_outputs": list(outputs),
+        **gate,
     }
 
 
@@ -297,10 +324,12 @@ def export_accurate(
     path: Path,
     name: str,
     training: dict,
+    gate_outputs: Sequence[str] = (),
 ) -> Path:
-    """Writes the accurate model file (atomically, after the parity check); returns it."""
-    metadata = describe_accurate(encoder, head, classes, name, calibration, training)
-    proto = accurate_graph(encoder, head)
+    """Writes the accurate model file (atomically, after the parity check); returns it.
+    With `gate_outputs`, the file outputs their vectors for the gate (`encoder_then`)."""
+    metadata = describe_accurate(encoder, head, classes, name, calibration, training, gate_outputs)
+    proto = accurate_graph(encoder, head, gate_outputs)
     return write_model(
         proto, metadata, path, lambda written: parity_error(head, written), PARITY_TOLERANCE
     )

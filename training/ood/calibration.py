@@ -105,7 +105,7 @@ def calibrate(
         tpr: Share of in-distribution utterances the threshold accepts.
         temperature: For msp and energy.
         params: `embedding_params(...)`; without them only logit methods are calibrated.
-        vector: The model output `embeddings` holds ("embedding" or "features").
+        vector: The model output `embeddings` holds (`streamser.metadata.OOD_VECTORS`).
     """
     params = params or {}
     methods = LOGIT_METHODS + (EMBEDDING_METHODS if params else ())

@@ -45,21 +45,20 @@ class RuntimePredictor:
     def predict(
         self, audio: Sequence[np.ndarray], speakers: Sequence[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, the vectors the gate reads: embeddings or features). With
+        """(logits, the vectors the gate reads: `OodCalibration.vector`). With
         `speakers`, each speaker is a stream of its own, heard in the given order: a
         speaker-normalised model's statistics grow as they do in service."""
         from streamser.audio.formats import int16_to_float
         from streamser.speaker import SpeakerStatistics
 
         streams: dict[str, SpeakerStatistics] = {}
-        gate_reads_features = self.calibration.vector == "features"
         outputs = []
         for i, samples in enumerate(audio):
             speaker = None
             if speakers is not None:
                 speaker = streams.setdefault(speakers[i], SpeakerStatistics())
             outputs.append(self._model.infer(int16_to_float(samples), speaker))
-        vectors = [o.features if gate_reads_features else o.embedding for o in outputs]
+        vectors = [o.vector(self.calibration.vector) for o in outputs]
         return np.stack([o.logits for o in outputs]), np.stack(vectors)
 
 

@@ -32,6 +32,15 @@ def test_the_card_names_every_vector_a_head_reads_side_by_side():
     assert "attention-pooled vector" in text
 
 
+def test_a_gate_on_a_deeper_layer_keeps_that_layer_and_is_named():
+    text = encoder_description([LAYER_OUTPUTS[0]], [LAYER_OUTPUTS[1]])
+    assert text.startswith("the encoder's first two layers (int8)")
+    assert text.endswith(
+        "; for the gate, mean and standard deviation of the second layer's "
+        "output over the speech frames"
+    )
+
+
 @pytest.mark.parametrize("outputs", [[], ["not_a_tensor"]])
 def test_a_head_that_reads_nothing_known_is_refused(outputs):
     with pytest.raises(ValueError, match="encoder outputs"):

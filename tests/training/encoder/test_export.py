@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from streamser.labels import FOUR_CLASS
-from streamser.model import EmotionModel
+from streamser.model import EmotionModel, ModelOptions
 from streamser.speaker import SpeakerStatistics
 from training.encoder.export import accurate_graph, describe_accurate, export_accurate
 from training.encoder.graph import LAYER_OUTPUTS, POOLED
@@ -90,3 +90,45 @@ def test_a_file_that_fails_its_parity_check_is_never_written(tiny_encoder, tmp_p
     with pytest.raises(RuntimeError, match="parity check failed"):
         write_model(accurate_graph(tiny_encoder, head), metadata, target, lambda _: 1.0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gate_on_another_layer_reads_that_layer_s_own_output(tiny_encoder, tmp_path):
+    from streamser.ood import OodGate
+
+    head, _ = _head(speaker_normalise=True, outputs=(LAYER_OUTPUTS[0],))
+    gate_x = np.random.default_rng(1).standard_normal((48, 768))
+    params = embedding_params(gate_x, np.arange(48) % 4, 4)
+    calibration = calibrate(
+        np.zeros((48, 4)), gate_x, method="mahalanobis", params=params, vector="gate_features"
+    )
+    gate_layer = (LAYER_OUTPUTS[1],)
+    path = export_accurate(
+        tiny_encoder, head, FOUR_CLASS, calibration, tmp_path / "g.onnx", "t", {}, gate_layer
+    )
+    model = EmotionModel.load(path)
+    assert model.metadata.frontend["gate_outputs"] == list(gate_layer)
+    speech = _speech(2.0, 4)
+    inference = model.infer(speech)
+    assert inference.features.shape == (768,) and inference.gate_features.shape == (768,)
+    assert not np.allclose(inference.features, inference.gate_features)
+    decision = OodGate(model.metadata.ood).judge(inference, speech)
+    expected = OodGate(model.metadata.ood).decide(inference.logits, inference.gate_features)
+    assert decision.score == expected.score
+    batched = EmotionModel.load(path, ModelOptions(batch=True)).infer(speech)
+    assert np.allclose(batched.gate_features, inference.gate_features, atol=1e-5)
+
+
+def test_a_gate_that_reads_an_output_the_file_lacks_is_refused_at_load(tiny_encoder, tmp_path):
+    from streamser.errors import ModelError
+
+    head, _ = _head(speaker_normalise=False)
+    x = np.random.default_rng(2).standard_normal((48, 768))
+    params = embedding_params(x, np.arange(48) % 4, 4)
+    calibration = calibrate(
+        np.zeros((48, 4)), x, method="mahalanobis", params=params, vector="gate_features"
+    )
+    metadata = describe_accurate(tiny_encoder, head, FOUR_CLASS, "t", calibration, {})
+    target = tmp_path / "lacks.onnx"
+    write_model(accurate_graph(tiny_encoder, head), metadata, target, lambda _: 0.0)
+    with pytest.raises(ModelError, match="its gate reads 'gate_features', an output the model"):
+        EmotionModel.load(target)
