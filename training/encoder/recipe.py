@@ -70,11 +70,13 @@ GATE_UTTERANCES_PER_SPEAKER = 100
 """Real speech per Debian speaker for the gate: enough for its centres and spread."""
 SHIP_MARGIN = 0.03
 """Below the fast model's EmoDB UA plus this, the accurate tier is not worth its cost."""
-GATE_OUTPUTS = (LAYER_OUTPUTS[1],)
-"""What the gate reads: the second layer's statistics, which the file outputs beside the
-head's (`gate_features`). With the head's own first-layer features the gate accepted
-6 % of the non-speech sets (music 15 %, noise bursts 13 %); on the second layer's,
-when the head read that layer too, 3 %."""
+GATE_OUTPUTS = LAYER_OUTPUTS[:2]
+"""What the gate reads: the first and second layers' statistics side by side, which the
+file outputs beside the head's (`gate_features`). With the head's first-layer features
+alone the shipped gate accepted 6 % of the non-speech set (music 15 %, noise bursts
+13 %). `python -m training.encoder.gate_layers` fits the same gate on each layer: the
+first two side by side let through the least non-speech and kept as many held-out real
+voices as any (docs/OOD.md, "The accurate tier's gate")."""
 
 
 def variant(name: str) -> HeadOptions:
@@ -139,11 +141,11 @@ class Vectors:
         x = select(self.vectors[channel], self.options.outputs)[self._rows(chosen)]
         return head_data(chosen, x, FOUR_CLASS, labels)
 
-    def gate(self, chosen: list[Utterance], channels) -> np.ndarray:
-        """The gate's vectors (GATE_OUTPUTS) of the chosen channels' copies, in the
-        order `data` gives the head's."""
+    def gate(self, chosen: list[Utterance], channels, outputs=GATE_OUTPUTS) -> np.ndarray:
+        """The gate's vectors (`outputs`) of the chosen channels' copies, in the order
+        `data` gives the head's."""
         return np.concatenate(
-            [select(self.vectors[c], GATE_OUTPUTS)[self._rows(chosen)] for c in channels]
+            [select(self.vectors[c], outputs)[self._rows(chosen)] for c in channels]
         )
 
 
@@ -203,7 +205,9 @@ class RealSpeech:
     roles: dict[str, str]
 
 
-def real_speech(options: HeadOptions, work: Path, seed: int) -> RealSpeech:
+def real_speech(
+    options: HeadOptions, work: Path, seed: int, gate_outputs=GATE_OUTPUTS
+) -> RealSpeech:
     """Up to GATE_UTTERANCES_PER_SPEAKER utterances (a seeded pick) of every Debian
     speaker that fits or calibrates the gate; held-out speakers are not read."""
     from training.real_speech import asterisk_prompts, gate_roles, hedgewars_lines
@@ -220,7 +224,7 @@ def real_speech(options: HeadOptions, work: Path, seed: int) -> RealSpeech:
     vectors = utterance_embeddings(chosen, options.pad, work / "embeddings")
     role_of = np.array([roles[u.speaker] for u in chosen])
 
-    def stacked(role: str, outputs=GATE_OUTPUTS) -> np.ndarray:
+    def stacked(role: str, outputs=gate_outputs) -> np.ndarray:
         rows = role_of == role
         return np.concatenate([select(vectors[c], outputs)[rows] for c in CACHED_CHANNELS])
 
@@ -239,6 +243,34 @@ def real_speech(options: HeadOptions, work: Path, seed: int) -> RealSpeech:
     )
 
 
+def gate_calibration(
+    vectors: Vectors,
+    train: list[Utterance],
+    validation: list[Utterance],
+    speech: RealSpeech,
+    logits: np.ndarray,
+    gate_outputs=GATE_OUTPUTS,
+):
+    """The gate on `gate_outputs` (which `speech` must hold): Mahalanobis parameters from
+    the training copies and `speech.fit`, the threshold from the validation speakers'
+    copies and `speech.calibrate`, whose head `logits` serve the logit methods' quantiles
+    (the Mahalanobis score does not read them)."""
+    from training.ood.calibration import calibrate, embedding_params
+
+    options = vectors.options
+    channels = training_channels(options)
+    emotion = np.tile([FOUR_CLASS.index(u.emotion) for u in train], len(channels))
+    params = embedding_params(
+        vectors.gate(train, channels, gate_outputs), emotion, len(FOUR_CLASS), options.seed,
+        precision_dtype="float16", speech=speech.fit,
+    )  # fmt: skip
+    positives = [vectors.gate(validation, CACHED_CHANNELS, gate_outputs), speech.calibrate]
+    return calibrate(
+        logits, np.concatenate(positives), method="mahalanobis", params=params,
+        vector=GATE_FEATURES_OUTPUT_NAME,
+    )  # fmt: skip
+
+
 def shipped_head(
     vectors: Vectors, emodb: list[Utterance], synthemo: list[Utterance], speech: RealSpeech
 ):
@@ -249,24 +281,14 @@ def shipped_head(
     (`RealSpeech.calibrate`), wideband, through the line and with the segmenter's
     margins, so that neither a call, nor the runtime's cut, nor a voice unlike the
     corpora's is out of distribution for what it is."""
-    from training.ood.calibration import calibrate, embedding_params
-
     train = [u for u in emodb if u.speaker not in VALIDATION_SPEAKERS] + synthemo
     validation = [u for u in emodb if u.speaker in VALIDATION_SPEAKERS]
     options = vectors.options
-    head, record, _, train_data, validation_data = trained(vectors, train, validation, options)
-    params = embedding_params(
-        vectors.gate(train, training_channels(options)), train_data.emotion, len(FOUR_CLASS),
-        options.seed, precision_dtype="float16", speech=speech.fit,
-    )  # fmt: skip
+    head, record, _, _, validation_data = trained(vectors, train, validation, options)
     features = np.concatenate([validation_data.x, speech.calibrate_features])
     streams = list(validation_data.speakers) + speech.streams
     logits, _ = head_outputs(head, features, streams)
-    gate_vectors = np.concatenate([vectors.gate(validation, CACHED_CHANNELS), speech.calibrate])
-    calibration = calibrate(
-        logits, gate_vectors, method="mahalanobis", params=params,
-        vector=GATE_FEATURES_OUTPUT_NAME,
-    )  # fmt: skip
+    calibration = gate_calibration(vectors, train, validation, speech, logits)
     training = {
         "corpora": sorted({u.corpus for u in train}),
         "protocol": "speaker-disjoint train/validation",

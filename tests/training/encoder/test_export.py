@@ -96,12 +96,12 @@ def test_a_gate_on_another_layer_reads_that_layer_s_own_output(tiny_encoder, tmp
     from streamser.ood import OodGate
 
     head, _ = _head(speaker_normalise=True, outputs=(LAYER_OUTPUTS[0],))
-    gate_x = np.random.default_rng(1).standard_normal((48, 768))
+    gate_x = np.random.default_rng(1).standard_normal((48, 2 * 768))
     params = embedding_params(gate_x, np.arange(48) % 4, 4)
     calibration = calibrate(
         np.zeros((48, 4)), gate_x, method="mahalanobis", params=params, vector="gate_features"
     )
-    gate_layer = (LAYER_OUTPUTS[1],)
+    gate_layer = LAYER_OUTPUTS[:2]  # the head's layer and the next, side by side
     path = export_accurate(
         tiny_encoder, head, FOUR_CLASS, calibration, tmp_path / "g.onnx", "t", {}, gate_layer
     )
@@ -109,8 +109,9 @@ def test_a_gate_on_another_layer_reads_that_layer_s_own_output(tiny_encoder, tmp
     assert model.metadata.frontend["gate_outputs"] == list(gate_layer)
     speech = _speech(2.0, 4)
     inference = model.infer(speech)
-    assert inference.features.shape == (768,) and inference.gate_features.shape == (768,)
-    assert not np.allclose(inference.features, inference.gate_features)
+    assert inference.features.shape == (768,) and inference.gate_features.shape == (2 * 768,)
+    assert np.array_equal(inference.gate_features[:768], inference.features)
+    assert not np.allclose(inference.gate_features[768:], inference.features)
     decision = OodGate(model.metadata.ood).judge(inference, speech)
     expected = OodGate(model.metadata.ood).decide(inference.logits, inference.gate_features)
     assert decision.score == expected.score
