@@ -58,17 +58,19 @@ def markdown(report: dict) -> str:
         return "-" if value is None else f"{value:.3f}"
 
     lines = [
-        "| tier | file | inference, 3 s utterance (p50, 1 thread) | EmoDB LOSO UA wideband "
-        "| EmoDB LOSO UA telephone | synthetic -> EmoDB UA |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| tier | file | inference, 3 s utterance (p50, 1 thread) | gate score (p50) "
+        "| EmoDB LOSO UA wideband | EmoDB LOSO UA telephone | synthetic -> EmoDB UA |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for tier in report["frontier"]:
         if "inference_ms" not in tier:
-            lines.append(f"| {tier['name']} | - | - | - | - | - |")
+            lines.append(f"| {tier['name']} | - | - | - | - | - | - |")
             continue
         accuracy = tier.get("accuracy", {})
+        gate = tier["gate"]
         lines.append(
             f"| {tier['name']} | {tier['file_mb']} MB | {tier['inference_ms']['3s']['p50']:.1f} ms "
+            f"| {tier['gate_score_ms']['3s']['p50']:.2f} ms ({gate['method']}, {gate['dim']}-d) "
             f"| {ua(accuracy.get('loso_wideband'))} | {ua(accuracy.get('loso_telephone'))} "
             f"| {ua(accuracy.get('synthetic_wideband'))} |"
         )
@@ -76,6 +78,6 @@ def markdown(report: dict) -> str:
     if baseline:
         lines.append(
             f"| wav2vec2-base (cost only) | {baseline['parameters'] / 1e6:.0f} M parameters "
-            f"| {baseline['inference_ms']['3s']['p50']:.1f} ms | - | - | - |"
+            f"| {baseline['inference_ms']['3s']['p50']:.1f} ms | - | - | - | - |"
         )
     return "\n".join(lines)
