@@ -24,7 +24,7 @@ import torch
 
 from streamser.audio.formats import int16_to_float
 from streamser.constants import SAMPLE_RATE_HZ
-from streamser.model import FEATURES_OUTPUT_NAME, SPEAKER_INPUT_NAMES, fit_length
+from streamser.model import FEATURES_OUTPUT_NAME, SPEAKER_INPUT_NAMES, exact_int8, fit_length
 from streamser.speaker import SpeakerStatistics
 from training.corpora import Utterance
 from training.model.msac_sernet import MSACSERNet
@@ -126,7 +126,7 @@ class EmotionPredictor:
             from streamser.metadata import METADATA_KEY, ModelMetadata
 
             # One thread, as the runtime runs it: thread count changes float summation order.
-            options = onnxruntime.SessionOptions()
+            options = exact_int8(onnxruntime.SessionOptions())
             options.intra_op_num_threads = 1
             self._session = onnxruntime.InferenceSession(
                 str(self.path), options, providers=["CPUExecutionProvider"]

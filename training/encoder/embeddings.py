@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from streamser.audio.formats import int16_to_float
-from streamser.model import fit_length
+from streamser.model import exact_int8, fit_length
 from training.encoder.fetch import sha256_of
 from training.encoder.frontend import WINDOW_SAMPLES
 from training.encoder.graph import FRAMES, LAYER_OUTPUTS, POOLED, vector_model, vector_name
@@ -50,8 +50,9 @@ class EncoderSetting:
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-VECTORS_VERSION = 3
-"""Raised whenever `vector_model` computes something else, so old caches are not read."""
+VECTORS_VERSION = 4
+"""Raised whenever `vector_model` computes something else, so old caches are not read
+(4: int8 products kept exact, `streamser.model.exact_int8`)."""
 
 
 class Embedder:
@@ -64,6 +65,7 @@ class Embedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
+        exact_int8(options)  # the vectors the runtime computes, on any x86 CPU
         model = vector_model(encoder, setting.outputs, setting.pad)
         self._names = [vector_name(name) for name in setting.outputs]
         self._session = onnxruntime.InferenceSession(
