@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from streamser.errors import ModelError
-from streamser.model import MAX_MODEL_BYTES, EmotionModel, ModelOptions
+from streamser.model import EXACT_INT8_KEY, MAX_MODEL_BYTES, EmotionModel, ModelOptions
 from streamser.models import default_model_path
 from streamser.speaker import SpeakerStatistics
 
@@ -61,6 +61,12 @@ def test_a_speaker_normalised_model_reads_the_statistics_and_adds_the_utterance(
     np.testing.assert_allclose(warm.features, cold.features, rtol=1e-6)  # before normalisation
     assert not np.allclose(warm.logits, cold.logits, atol=1e-3)  # after it: the stream's own
     assert model.infer(voice).logits.tolist() == cold.logits.tolist()
+
+
+def test_int8_products_are_kept_exact_whatever_the_cpu(loaded_model):
+    # Without it, x86 CPUs lacking VNNI saturate int8 sums and compute other vectors.
+    options = loaded_model._session.get_session_options()
+    assert options.get_session_config_entry(EXACT_INT8_KEY) == "1"
 
 
 def test_missing_model(tmp_path):
