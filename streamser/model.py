@@ -42,10 +42,10 @@ MAX_THREADS = 256
 EXACT_INT8_KEY = "session.x64quantprecision"
 """ONNX Runtime's session setting that keeps int8 products exact on x86 CPUs without
 VNNI: there its fastest kernels add pairs of u8 x s8 products in 16 bits, which
-saturate. Both bundled models are int8; on such a CPU, without it, the accurate tier's
-encoder statistics moved by about 8 % (relative L2) from those with it. Every session
-that runs a model sets it (`exact_int8`), so a model meets the numbers it was trained
-and measured on whatever the CPU."""
+saturate. Both bundled models are int8; on such a CPU the accurate tier lost 5.5 points
+through a telephone line without it (docs/ARCHITECTURE.md). Every session that runs a
+model sets it (`exact_int8`), so a model meets the numbers it was trained and measured
+on whatever the CPU."""
 """More intra-op threads than this is a typo, not a machine: ONNX Runtime would start them all."""
 
 
