@@ -101,7 +101,7 @@ class Inference:
     def vector(self, name: str) -> np.ndarray | None:
         """The output an OOD calibration names (`OodCalibration.vector`)."""
         return {
-            "embedding": self.embedding,
+            OUTPUT_NAMES[1]: self.embedding,
             FEATURES_OUTPUT_NAME: self.features,
             GATE_FEATURES_OUTPUT_NAME: self.gate_features,
         }[name]

@@ -191,14 +191,15 @@ def encoder_then(
     output, `gate_features`, for a gate that reads other layers than the head."""
     vectors = vector_model(encoder, list(dict.fromkeys([*outputs, *gate_outputs])), pad)
     graph = vectors.graph
-    top_dim = next(i for i in top.graph.input if i.name == FEATURES_OUTPUT_NAME)
-    joined = [(FEATURES_OUTPUT_NAME, outputs, top_dim.type.tensor_type.shape.dim[1].dim_value)]
+    joined = {FEATURES_OUTPUT_NAME: outputs}
     if gate_outputs:
-        joined.append((GATE_FEATURES_OUTPUT_NAME, gate_outputs, _vector_width(graph, gate_outputs)))
+        joined[GATE_FEATURES_OUTPUT_NAME] = gate_outputs
+    widths = {o.name: o.type.tensor_type.shape.dim[1].dim_value for o in graph.output}
     del graph.output[:]
-    for output_name, parts, width in joined:
+    for output_name, parts in joined.items():
         names = [vector_name(part) for part in parts]
         graph.node.append(helper.make_node("Concat", names, [output_name], axis=1))
+        width = sum(widths[name] for name in names)
         info = helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", width])
         graph.output.append(info)
     top = compose.add_prefix(top, prefix)
@@ -209,17 +210,11 @@ def encoder_then(
         vectors,
         top,
         io_map=[(FEATURES_OUTPUT_NAME, FEATURES_OUTPUT_NAME)],
-        outputs=[*OUTPUT_NAMES, *(output_name for output_name, _, _ in joined)],
+        outputs=[*OUTPUT_NAMES, *joined],
     )
     merged.graph.name = name
     onnx.checker.check_model(merged)
     return merged
-
-
-def _vector_width(graph: onnx.GraphProto, outputs: Sequence[str]) -> int:
-    """How wide `outputs`' vectors are side by side, from the vector graph's outputs."""
-    widths = {o.name: o.type.tensor_type.shape.dim[1].dim_value for o in graph.output}
-    return sum(widths[vector_name(output)] for output in outputs)
 
 
 def _rename(graph: onnx.GraphProto, names: dict[str, str]) -> None:

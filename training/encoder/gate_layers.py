@@ -25,11 +25,11 @@ from streamser.ood import ood_score
 from streamser.voicing import MIN_VOICED_SHARE, voiced_share
 from training.encoder.graph import LAYER_OUTPUTS
 from training.encoder.recipe import (
-    GATE_UTTERANCES_PER_SPEAKER,
     SHIPPED,
     VALIDATION_SPEAKERS,
     Vectors,
     gate_calibration,
+    pick_utterances,
     real_speech,
     variant,
 )
@@ -53,12 +53,8 @@ def held_out_speech(pad: str, work: Path) -> tuple[dict, np.ndarray]:
 
     speech = asterisk_prompts() + hedgewars_lines()
     roles = gate_roles(speech)
-    rng = np.random.default_rng(HELD_OUT_SEED)
-    chosen = []
-    for speaker in sorted(s for s, role in roles.items() if role == "held out"):
-        theirs = [u for u in speech if u.speaker == speaker]
-        pick = rng.choice(len(theirs), min(GATE_UTTERANCES_PER_SPEAKER, len(theirs)), False)
-        chosen += [theirs[i] for i in sorted(pick)]
+    held_out = sorted(s for s, role in roles.items() if role == "held out")
+    chosen = pick_utterances(speech, held_out, np.random.default_rng(HELD_OUT_SEED))
     vectors = utterance_embeddings(chosen, pad, work / "embeddings")
     return vectors, np.array([u.corpus for u in chosen])
 

@@ -205,6 +205,19 @@ class RealSpeech:
     roles: dict[str, str]
 
 
+def pick_utterances(
+    speech: list[Utterance], speakers: list[str], rng: np.random.Generator
+) -> list[Utterance]:
+    """Up to GATE_UTTERANCES_PER_SPEAKER utterances of each speaker in turn, a pick drawn
+    from `rng`, each speaker's in corpus order."""
+    chosen: list[Utterance] = []
+    for speaker in speakers:
+        theirs = [u for u in speech if u.speaker == speaker]
+        pick = rng.choice(len(theirs), min(GATE_UTTERANCES_PER_SPEAKER, len(theirs)), False)
+        chosen += [theirs[i] for i in sorted(pick)]
+    return chosen
+
+
 def real_speech(
     options: HeadOptions, work: Path, seed: int, gate_outputs=GATE_OUTPUTS
 ) -> RealSpeech:
@@ -214,13 +227,8 @@ def real_speech(
 
     speech = asterisk_prompts() + hedgewars_lines()
     roles = gate_roles(speech)
-    rng = np.random.default_rng(seed)
-    chosen: list[Utterance] = []
-    for speaker, role in sorted(roles.items()):
-        if role in ("fit", "calibrate"):
-            theirs = [u for u in speech if u.speaker == speaker]
-            pick = rng.choice(len(theirs), min(GATE_UTTERANCES_PER_SPEAKER, len(theirs)), False)
-            chosen += [theirs[i] for i in sorted(pick)]
+    gate_speakers = [s for s, role in sorted(roles.items()) if role in ("fit", "calibrate")]
+    chosen = pick_utterances(speech, gate_speakers, np.random.default_rng(seed))
     vectors = utterance_embeddings(chosen, options.pad, work / "embeddings")
     role_of = np.array([roles[u.speaker] for u in chosen])
 
