@@ -33,7 +33,12 @@ from streamser.ood import ood_score
 from training.classic import ClassicClassifier, ClassicOptions
 from training.config import TrainConfig
 from training.corpora import Utterance
-from training.encoder.row import EncoderRow, run_encoder_fold, utterance_embeddings
+from training.encoder.row import (
+    EncoderRow,
+    encoder_vectors_key,
+    run_encoder_fold,
+    utterance_embeddings,
+)
 from training.folds import (
     CHANNELS,
     LOSO_MAX_SPEAKERS,
@@ -281,8 +286,10 @@ class CrossValidation:
                 ]
         for row in (r for r in self.rows if isinstance(r, EncoderRow)):
             vectors = utterance_embeddings(tested + extra, row.options.pad, self.embeddings)
+            made_from = {"vectors": encoder_vectors_key(row.options.pad)}
+            data = (tested + extra, len(tested), vectors)
             results[row.name] = [
-                self._cached(row, fold, run_encoder_fold, tested + extra, len(tested), vectors)
+                self._cached(row, fold, run_encoder_fold, *data, made_from=made_from)
                 for fold in folds
             ]
         cnn_rows = [r for r in self.rows if isinstance(r, CnnRow)]
@@ -302,10 +309,14 @@ class CrossValidation:
         (self.work / "crossval.json").write_text(json.dumps(report, indent=1))
         return report
 
-    def _cached(self, row: Row, fold: Fold, run, *args) -> FoldResult:
-        """A fold's result from disk when it was made with the same settings."""
+    def _cached(
+        self, row: Row, fold: Fold, run, *args, made_from: dict | None = None
+    ) -> FoldResult:
+        """A fold's result from disk when it was made with the same settings and, as
+        `made_from` names them, from the same inputs (an encoder row's vectors)."""
         path = self.work / row.name / f"fold{fold.index:02d}.json"
-        settings = json.loads(json.dumps({"plan": asdict(self.plan), "row": asdict(row)}))
+        made = {"plan": asdict(self.plan), "row": asdict(row), **(made_from or {})}
+        settings = json.loads(json.dumps(made))
         if path.exists():
             result = FoldResult(**json.loads(path.read_text()))
             if result.settings == settings:

@@ -55,6 +55,14 @@ VECTORS_VERSION = 4
 (4: int8 products kept exact, `streamser.model.exact_int8`)."""
 
 
+def vectors_key(encoder: Path, setting: EncoderSetting = EncoderSetting()) -> str:
+    """What names the vectors of one encoder file and setting: a cache file holds them
+    under it, and whatever was computed from them (a finished fold) is valid while it
+    stays the same. The file's hash keeps a stand-in's vectors from mixing with the
+    real ones."""
+    return f"{setting.key()}-{sha256_of(encoder)[:10]}"
+
+
 class Embedder:
     """Runs front end and encoder over utterances, one at a time, one thread."""
 
@@ -98,8 +106,7 @@ def cached_embeddings(
     their int16 audio as heard on `channel`) and embedded, and the file is saved
     every 100 of them: an interrupted run continues where it stopped.
     """
-    encoder_key = sha256_of(encoder)[:10]  # a stand-in's vectors never mix with the real ones
-    path = Path(cache) / f"{channel}-{setting.key()}-{encoder_key}.npz"
+    path = Path(cache) / f"{channel}-{vectors_key(encoder, setting)}.npz"
     stored_paths: list[str] = []
     stored: dict[str, list[np.ndarray]] = {name: [] for name in setting.outputs}
     if path.exists():

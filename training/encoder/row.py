@@ -71,6 +71,14 @@ def select(vectors: dict[str, np.ndarray], outputs: Sequence[str]) -> np.ndarray
     return np.concatenate([vectors[name] for name in outputs], axis=1)
 
 
+def encoder_vectors_key(pad: str) -> str:
+    """What names the vectors `utterance_embeddings` gives (`vectors_key`)."""
+    from training.encoder.embeddings import EncoderSetting, vectors_key
+    from training.encoder.fetch import encoder_path
+
+    return vectors_key(encoder_path(), EncoderSetting(pad=pad))
+
+
 def utterance_embeddings(
     utterances: Sequence[Utterance], pad: str, cache: Path
 ) -> dict[str, dict[str, np.ndarray]]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+from support.tiny_encoder import write_tiny_encoder
 
 from training.encoder.embeddings import EncoderSetting, cached_embeddings
 from training.encoder.fetch import ENCODER_ENV
@@ -40,6 +41,17 @@ def test_an_encoder_row_is_cross_validated_like_every_row(tiny_corpus, tiny_enco
     assert "| quick-head | telephone |" in (output / "crossval.md").read_text()
     caches = sorted(p.name.split("-")[0] for p in (output / "embeddings").glob("*.npz"))
     assert caches == ["margins", "telephone", "wideband"]  # a file per channel, every utterance
+
+    # A finished fold is kept only while its vectors are: another encoder trains it again.
+    fold = output / "quick-head" / "fold00.json"
+    made_from = json.loads(fold.read_text())["settings"]["vectors"]
+    other = write_tiny_encoder(tmp_path / "other-encoder.onnx", seed=1)
+    again = subprocess.run(
+        [*run, "--head", str(head), "--reference", "none", "-o", str(output)],
+        capture_output=True, text=True, env={**environment, ENCODER_ENV: str(other)},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(fold.read_text())["settings"]["vectors"] != made_from
 
     bad = tmp_path / "bad.toml"
     bad.write_text("layers = 3\n")
