@@ -158,9 +158,9 @@ speakers it never heard from the same corpus.
 | labels | $labels |
 | input | mono float32 waveform, 16 kHz, $min_seconds s to $max_seconds s (longer: centre crop) |
 | inside the graph | Whisper log-mel (80 x 800, the utterance at the end of an 8 s window), \
-$encoder_part ($feature_dim values) |
+$encoder_part |
 | outputs | `logits` (scaled AM-softmax cosines), `embedding` ($embedding_dim-d), \
-`features`$gate_output |
+$vector_outputs |
 | head | $head; trained on every utterance $copies |
 | speaker normalisation | $speaker |
 | OOD gate | $ood_method score of $gate_reads >= $ood_threshold: fitted on the \
@@ -266,6 +266,7 @@ def render(summary: dict, model_path: Path) -> str:
     import onnxruntime
 
     from streamser.metadata import METADATA_KEY
+    from streamser.model import FEATURES_OUTPUT_NAME, GATE_FEATURES_OUTPUT_NAME
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
@@ -274,6 +275,8 @@ def render(summary: dict, model_path: Path) -> str:
     head = metadata.training["head"]
     gate_outputs = metadata.frontend.get("gate_outputs", [])
     speaker = metadata.speaker_normalisation
+    widths = {output.name: output.shape[-1] for output in session.get_outputs()}
+    vectors = [FEATURES_OUTPUT_NAME, *([GATE_FEATURES_OUTPUT_NAME] if gate_outputs else [])]
     return CARD.substitute(
         name=metadata.name,
         file=model_path.name,
@@ -282,10 +285,9 @@ def render(summary: dict, model_path: Path) -> str:
         labels=", ".join(metadata.labels),
         min_seconds=f"{metadata.min_seconds:.1f}",
         max_seconds=f"{metadata.max_seconds:.0f}",
-        feature_dim=speaker.feature_dim if speaker else "-",
         embedding_dim=metadata.embedding_dim,
         encoder_part=encoder_description(head["outputs"], gate_outputs),
-        gate_output=", `gate_features`" if gate_outputs else "",
+        vector_outputs=", ".join(f"`{name}` ({widths[name]} values)" for name in vectors),
         gate_reads="`gate_features`" if gate_outputs else "the encoder features",
         head=_head_description(head, metadata.training),
         speaker=f"on: features standardised per stream, prior worth "
