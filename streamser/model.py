@@ -39,6 +39,7 @@ MAX_MODEL_BYTES = 1 << 30
 """Larger files are refused unread: the bundled model is a few MB, and ONNX Runtime
 loads a model from one protobuf, which cannot exceed 2 GiB anyway."""
 MAX_THREADS = 256
+"""More intra-op threads than this is a typo, not a machine: ONNX Runtime would start them all."""
 EXACT_INT8_KEY = "session.x64quantprecision"
 """ONNX Runtime's session setting that keeps int8 products exact on x86 CPUs without
 VNNI: there its fastest kernels add pairs of u8 x s8 products in 16 bits, which
@@ -46,7 +47,6 @@ saturate. Both bundled models are int8; on such a CPU the accurate tier lost 5.5
 through a telephone line without it (docs/ARCHITECTURE.md). Every session that runs a
 model sets it (`exact_int8`), so a model meets the numbers it was trained and measured
 on whatever the CPU."""
-"""More intra-op threads than this is a typo, not a machine: ONNX Runtime would start them all."""
 
 
 @dataclass(frozen=True)

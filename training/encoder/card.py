@@ -276,7 +276,7 @@ def render(summary: dict, model_path: Path) -> str:
     gate_outputs = metadata.frontend.get("gate_outputs", [])
     speaker = metadata.speaker_normalisation
     widths = {output.name: output.shape[-1] for output in session.get_outputs()}
-    vectors = [FEATURES_OUTPUT_NAME, *([GATE_FEATURES_OUTPUT_NAME] if gate_outputs else [])]
+    vectors = [n for n in (FEATURES_OUTPUT_NAME, GATE_FEATURES_OUTPUT_NAME) if n in widths]
     return CARD.substitute(
         name=metadata.name,
         file=model_path.name,

@@ -73,7 +73,7 @@ SHIP_MARGIN = 0.03
 GATE_OUTPUTS = LAYER_OUTPUTS[:2]
 """What the gate reads: the first and second layers' statistics side by side, which the
 file outputs beside the head's (`gate_features`). With the head's first-layer features
-alone the shipped gate accepted 6 % of the non-speech set (music 15 %, noise bursts
+alone the previous file's gate accepted 6 % of the non-speech set (music 15 %, noise bursts
 13 %). `python -m training.encoder.gate_layers` fits the same gate on each layer: the
 first two side by side let through the least non-speech (2.6 %) and the most held-out
 game lines (docs/OOD.md, "The accurate tier's gate")."""
